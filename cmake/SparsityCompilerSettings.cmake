@@ -1,0 +1,21 @@
+# Compiler launcher and warnings shared by every target of the project.
+
+if(SPARSITY_USE_CCACHE)
+  find_program(SPARSITY_CCACHE ccache)
+  if(SPARSITY_CCACHE)
+    # Precompiled headers are only cached with these sloppiness settings.
+    set(CMAKE_CXX_COMPILER_LAUNCHER
+      ${CMAKE_COMMAND} -E env
+      "CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime"
+      "CCACHE_BASEDIR=${CMAKE_SOURCE_DIR}"
+      ${SPARSITY_CCACHE})
+    message(STATUS "sparsity: compiling through ${SPARSITY_CCACHE}")
+  endif()
+endif()
+
+# -Wall -Wextra for our own code; third-party headers come in as system headers.
+function(sparsity_warnings target)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+    target_compile_options(${target} PRIVATE -Wall -Wextra)
+  endif()
+endfunction()

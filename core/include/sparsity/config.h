@@ -1,0 +1,123 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace YAML {
+class Node;
+}
+
+namespace sparsity {
+
+/// One configuration value: a bool, an int64, a double, a string or a list of
+/// int64 (e.g. a block shape).
+///
+/// The constructors are explicit about every source type so that `3` becomes an
+/// int64, `0.5` a double and `"L1"` a string (a plain `std::variant` would turn a
+/// string literal into a bool).
+class ConfigValue {
+ public:
+  using IntList = std::vector<int64_t>;
+  using Variant = std::variant<bool, int64_t, double, std::string, IntList>;
+
+  /// The names `type_name()` returns, indexed like `Variant`.
+  static constexpr std::array<const char*, 5> kTypeNames = {"bool", "int", "double", "string",
+                                                            "int list"};
+
+  ConfigValue(bool v) : value_(v) {}                 // NOLINT(google-explicit-constructor)
+  ConfigValue(int v) : value_(int64_t{v}) {}         // NOLINT(google-explicit-constructor)
+  ConfigValue(long v) : value_(int64_t{v}) {}        // NOLINT(google-explicit-constructor)
+  ConfigValue(long long v) : value_(int64_t{v}) {}   // NOLINT(google-explicit-constructor)
+  ConfigValue(double v) : value_(v) {}               // NOLINT(google-explicit-constructor)
+  ConfigValue(float v) : value_(double{v}) {}        // NOLINT(google-explicit-constructor)
+  ConfigValue(const char* v) : value_(std::string(v)) {}  // NOLINT(google-explicit-constructor)
+  ConfigValue(std::string v) : value_(std::move(v)) {}    // NOLINT(google-explicit-constructor)
+  ConfigValue(IntList v) : value_(std::move(v)) {}        // NOLINT(google-explicit-constructor)
+  ConfigValue(std::initializer_list<int64_t> v)           // NOLINT(google-explicit-constructor)
+      : value_(IntList(v)) {}
+  template <size_t N>
+  ConfigValue(const std::array<int64_t, N>& v)  // NOLINT(google-explicit-constructor)
+      : value_(IntList(v.begin(), v.end())) {}
+
+  const Variant& variant() const { return value_; }
+  /// "bool", "int", "double", "string" or "int list".
+  const char* type_name() const { return kTypeNames[value_.index()]; }
+  /// The value as text: `true`, `3`, `0.5`, `L1`, `[1, 4]`.
+  std::string to_string() const;
+
+  /// Numbers compare by value across int and double (3 == 3.0), as in Python.
+  bool operator==(const ConfigValue& other) const;
+  bool operator!=(const ConfigValue& other) const { return !(*this == other); }
+
+ private:
+  Variant value_;
+};
+
+/// An insertion-ordered map from keys to typed values: the configuration of one
+/// piece of data in a sparsifier, a sparsifier's defaults, a scheduler's
+/// arguments.
+///
+/// Example:
+/// ```
+/// sparsity::Config config;
+/// config.set("sparsity_level", 0.7).set("sparse_block_shape", {1, 4});
+/// double level = config.get<double>("sparsity_level");
+/// ```
+class Config {
+ public:
+  using Entry = std::pair<std::string, ConfigValue>;
+
+  Config() = default;
+  Config(std::initializer_list<Entry> entries);
+
+  /// Sets `key` (replacing its value in place, or appending it). Chainable.
+  Config& set(const std::string& key, ConfigValue value);
+  bool contains(const std::string& key) const;
+  /// Removes `key`; returns whether it was there.
+  bool erase(const std::string& key);
+
+  /// The value of `key` as a T: bool, int64_t, int, double (also from an int),
+  /// std::string or std::vector<int64_t>. Throws std::invalid_argument naming the
+  /// key when it is missing or has another type.
+  template <class T>
+  T get(const std::string& key) const;
+  /// As get<T>(key), or `fallback` when the key is missing.
+  template <class T>
+  T get_or(const std::string& key, T fallback) const {
+    return contains(key) ? get<T>(key) : fallback;
+  }
+
+  const ConfigValue& at(const std::string& key) const;
+  const std::vector<Entry>& entries() const { return entries_; }
+  std::vector<std::string> keys() const;
+  size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+
+  /// This config with every entry of `overrides` set on top (order: ours first,
+  /// then the new keys of `overrides`).
+  Config merged_with(const Config& overrides) const;
+
+  /// Same keys with equal values; order does not matter.
+  bool operator==(const Config& other) const;
+  bool operator!=(const Config& other) const { return !(*this == other); }
+
+  /// `{key: value, ...}` in insertion order.
+  std::string to_string() const;
+
+  /// Reads a YAML mapping whose values are scalars or sequences of integers.
+  /// Scalars become bool (`true`/`false`), int, double or string, in that order
+  /// of preference. Errors name the key and the line and column of the node.
+  static Config from_yaml(const YAML::Node& node);
+  YAML::Node to_yaml() const;
+
+ private:
+  const ConfigValue* find(const std::string& key) const;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace sparsity

@@ -1,0 +1,160 @@
+#include "sparsity/config.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+
+namespace sparsity {
+
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+std::optional<double> as_number(const ConfigValue::Variant& v) {
+  if (const auto* i = std::get_if<int64_t>(&v)) return static_cast<double>(*i);
+  if (const auto* d = std::get_if<double>(&v)) return *d;
+  return std::nullopt;
+}
+
+template <class T>
+constexpr const char* requested_type_name() {
+  if constexpr (std::is_same_v<T, bool>) return "bool";
+  if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, int>) return "int";
+  if constexpr (std::is_same_v<T, double>) return "double";
+  if constexpr (std::is_same_v<T, std::string>) return "string";
+  if constexpr (std::is_same_v<T, std::vector<int64_t>>) return "int list";
+  return "?";
+}
+
+}  // namespace
+
+std::string ConfigValue::to_string() const {
+  return std::visit(Overloaded{
+                        [](bool b) { return std::string(b ? "true" : "false"); },
+                        [](int64_t i) { return fmt::format("{}", i); },
+                        [](double d) { return fmt::format("{}", d); },
+                        [](const std::string& s) { return s; },
+                        [](const IntList& l) { return fmt::format("[{}]", fmt::join(l, ", ")); },
+                    },
+                    value_);
+}
+
+bool ConfigValue::operator==(const ConfigValue& other) const {
+  auto a = as_number(value_);
+  auto b = as_number(other.value_);
+  if (a && b) return *a == *b;
+  return value_ == other.value_;
+}
+
+Config::Config(std::initializer_list<Entry> entries) {
+  for (const auto& [key, value] : entries) set(key, value);
+}
+
+Config& Config::set(const std::string& key, ConfigValue value) {
+  for (auto& entry : entries_) {
+    if (entry.first == key) {
+      entry.second = std::move(value);
+      return *this;
+    }
+  }
+  entries_.emplace_back(key, std::move(value));
+  return *this;
+}
+
+const ConfigValue* Config::find(const std::string& key) const {
+  for (const auto& entry : entries_)
+    if (entry.first == key) return &entry.second;
+  return nullptr;
+}
+
+bool Config::contains(const std::string& key) const { return find(key) != nullptr; }
+
+bool Config::erase(const std::string& key) {
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (it->first == key) {
+      entries_.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+const ConfigValue& Config::at(const std::string& key) const {
+  const ConfigValue* value = find(key);
+  if (value == nullptr) {
+    throw std::invalid_argument(
+        fmt::format("config has no key '{}' (keys: {})", key, fmt::join(keys(), ", ")));
+  }
+  return *value;
+}
+
+template <class T>
+T Config::get(const std::string& key) const {
+  const ConfigValue& value = at(key);
+  const auto& v = value.variant();
+  if constexpr (std::is_same_v<T, double>) {
+    if (auto number = as_number(v)) return *number;
+  } else if constexpr (std::is_same_v<T, int>) {
+    if (const auto* i = std::get_if<int64_t>(&v)) {
+      if (*i < std::numeric_limits<int>::min() || *i > std::numeric_limits<int>::max()) {
+        throw std::invalid_argument(
+            fmt::format("config key '{}': {} does not fit in an int", key, *i));
+      }
+      return static_cast<int>(*i);
+    }
+  } else {
+    if (const auto* typed = std::get_if<T>(&v)) return *typed;
+  }
+  throw std::invalid_argument(fmt::format("config key '{}': expected {}, got {} ({})", key,
+                                          requested_type_name<T>(), value.type_name(),
+                                          value.to_string()));
+}
+
+template bool Config::get<bool>(const std::string&) const;
+template int64_t Config::get<int64_t>(const std::string&) const;
+template int Config::get<int>(const std::string&) const;
+template double Config::get<double>(const std::string&) const;
+template std::string Config::get<std::string>(const std::string&) const;
+template std::vector<int64_t> Config::get<std::vector<int64_t>>(const std::string&) const;
+
+std::vector<std::string> Config::keys() const {
+  std::vector<std::string> result;
+  result.reserve(entries_.size());
+  for (const auto& entry : entries_) result.push_back(entry.first);
+  return result;
+}
+
+Config Config::merged_with(const Config& overrides) const {
+  Config result = *this;
+  for (const auto& [key, value] : overrides.entries_) result.set(key, value);
+  return result;
+}
+
+bool Config::operator==(const Config& other) const {
+  if (entries_.size() != other.entries_.size()) return false;
+  for (const auto& [key, value] : entries_) {
+    const ConfigValue* theirs = other.find(key);
+    if (theirs == nullptr || !(*theirs == value)) return false;
+  }
+  return true;
+}
+
+std::string Config::to_string() const {
+  std::string out = "{";
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += entries_[i].first + ": " + entries_[i].second.to_string();
+  }
+  return out + "}";
+}
+
+}  // namespace sparsity

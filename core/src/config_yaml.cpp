@@ -1,0 +1,145 @@
+// Conversion between sparsity::Config and yaml-cpp nodes.
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+
+#include "sparsity/config.h"
+
+namespace sparsity {
+
+namespace {
+
+std::string where(const YAML::Node& node) {
+  const YAML::Mark mark = node.Mark();
+  if (mark.is_null()) return "";
+  return fmt::format("line {}, column {}: ", mark.line + 1, mark.column + 1);
+}
+
+std::optional<int64_t> parse_int(const std::string& text) {
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  if (begin != end && *begin == '+') ++begin;
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (ec != std::errc() || ptr != end || begin == end) return std::nullopt;
+  return value;
+}
+
+std::optional<double> parse_double(const std::string& text) {
+  if (text == ".inf" || text == ".Inf" || text == ".INF" || text == "+.inf")
+    return std::numeric_limits<double>::infinity();
+  if (text == "-.inf" || text == "-.Inf" || text == "-.INF")
+    return -std::numeric_limits<double>::infinity();
+  if (text == ".nan" || text == ".NaN" || text == ".NAN")
+    return std::numeric_limits<double>::quiet_NaN();
+  if (text.empty()) return std::nullopt;
+  // strtod also accepts "inf", "nan" and hex floats, which YAML does not.
+  const char first = text[0];
+  if (!(std::isdigit(static_cast<unsigned char>(first)) || first == '-' || first == '+' ||
+        first == '.'))
+    return std::nullopt;
+  errno = 0;
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size() || errno == ERANGE) return std::nullopt;
+  if (text.find_first_of("xXnN") != std::string::npos) return std::nullopt;
+  return value;
+}
+
+ConfigValue scalar_value(const YAML::Node& node) {
+  const std::string& text = node.Scalar();
+  // A quoted scalar carries the "!" tag: it is a string whatever it looks like.
+  if (node.Tag() == "!") return text;
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  if (auto i = parse_int(text)) return *i;
+  if (auto d = parse_double(text)) return *d;
+  return text;
+}
+
+ConfigValue value_of(const std::string& key, const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      return scalar_value(node);
+    case YAML::NodeType::Sequence: {
+      ConfigValue::IntList list;
+      for (const auto& item : node) {
+        std::optional<int64_t> i;
+        if (item.IsScalar() && item.Tag() != "!") i = parse_int(item.Scalar());
+        if (!i) {
+          throw std::invalid_argument(fmt::format(
+              "{}key '{}': list items must be integers, got '{}'", where(item), key,
+              item.IsScalar() ? item.Scalar() : std::string("a nested node")));
+        }
+        list.push_back(*i);
+      }
+      return list;
+    }
+    case YAML::NodeType::Null:
+      throw std::invalid_argument(fmt::format("{}key '{}' has no value", where(node), key));
+    default:
+      throw std::invalid_argument(fmt::format(
+          "{}key '{}': expected a scalar or a list of integers, got a mapping", where(node), key));
+  }
+}
+
+}  // namespace
+
+Config Config::from_yaml(const YAML::Node& node) {
+  Config config;
+  if (!node || node.IsNull()) return config;
+  if (!node.IsMap()) {
+    throw std::invalid_argument(fmt::format("{}expected a mapping of key: value", where(node)));
+  }
+  for (const auto& item : node) {
+    if (!item.first.IsScalar()) {
+      throw std::invalid_argument(fmt::format("{}keys must be plain strings", where(item.first)));
+    }
+    const std::string key = item.first.Scalar();
+    if (config.contains(key)) {
+      throw std::invalid_argument(fmt::format("{}key '{}' appears twice", where(item.first), key));
+    }
+    config.set(key, value_of(key, item.second));
+  }
+  return config;
+}
+
+YAML::Node Config::to_yaml() const {
+  YAML::Node node(YAML::NodeType::Map);
+  for (const auto& [key, value] : entries_) {
+    const auto& v = value.variant();
+    if (const auto* b = std::get_if<bool>(&v)) {
+      node[key] = *b;
+    } else if (const auto* i = std::get_if<int64_t>(&v)) {
+      node[key] = *i;
+    } else if (const auto* d = std::get_if<double>(&v)) {
+      // Keep a double a double when read back: 1.0 must not come back as the int 1.
+      std::string text = fmt::format("{}", *d);
+      if (std::isnan(*d)) {
+        text = ".nan";
+      } else if (std::isinf(*d)) {
+        text = *d > 0 ? ".inf" : "-.inf";
+      } else if (text.find_first_of(".eE") == std::string::npos) {
+        text += ".0";
+      }
+      node[key] = text;
+    } else if (const auto* s = std::get_if<std::string>(&v)) {
+      node[key] = *s;
+    } else {
+      YAML::Node list(YAML::NodeType::Sequence);
+      for (int64_t x : std::get<ConfigValue::IntList>(v)) list.push_back(x);
+      list.SetStyle(YAML::EmitterStyle::Flow);
+      node[key] = list;
+    }
+  }
+  return node;
+}
+
+}  // namespace sparsity
