@@ -16,6 +16,8 @@ namespace sparsity {
 
 namespace {
 
+constexpr const char* kStringTag = "tag:yaml.org,2002:str";
+
 std::string where(const YAML::Node& node) {
   const YAML::Mark mark = node.Mark();
   if (mark.is_null()) return "";
@@ -55,8 +57,9 @@ std::optional<double> parse_double(const std::string& text) {
 
 ConfigValue scalar_value(const YAML::Node& node) {
   const std::string& text = node.Scalar();
-  // A quoted scalar carries the "!" tag: it is a string whatever it looks like.
-  if (node.Tag() == "!") return text;
+  // A quoted scalar carries the "!" tag, an explicit `!!str` the standard
+  // string tag: either is a string whatever it looks like.
+  if (node.Tag() == "!" || node.Tag() == kStringTag) return text;
   if (text == "true" || text == "True" || text == "TRUE") return true;
   if (text == "false" || text == "False" || text == "FALSE") return false;
   if (auto i = parse_int(text)) return *i;
@@ -72,7 +75,7 @@ ConfigValue value_of(const std::string& key, const YAML::Node& node) {
       ConfigValue::IntList list;
       for (const auto& item : node) {
         std::optional<int64_t> i;
-        if (item.IsScalar() && item.Tag() != "!") i = parse_int(item.Scalar());
+        if (item.IsScalar() && item.Tag() != "!" && item.Tag() != kStringTag) i = parse_int(item.Scalar());
         if (!i) {
           throw std::invalid_argument(fmt::format(
               "{}key '{}': list items must be integers, got '{}'", where(item), key,
@@ -132,6 +135,11 @@ YAML::Node Config::to_yaml() const {
       node[key] = text;
     } else if (const auto* s = std::get_if<std::string>(&v)) {
       node[key] = *s;
+      // A string that reads as another type ("42", "true") is tagged as a
+      // string so that it comes back as one.
+      YAML::Node probe(*s);
+      if (s->empty() || !std::holds_alternative<std::string>(scalar_value(probe).variant()))
+        node[key].SetTag(kStringTag);
     } else {
       YAML::Node list(YAML::NodeType::Sequence);
       for (int64_t x : std::get<ConfigValue::IntList>(v)) list.push_back(x);

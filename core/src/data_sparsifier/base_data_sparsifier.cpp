@@ -13,6 +13,7 @@
 #include "../config_ivalue.h"
 #include "sparsity/file_io.h"
 #include "mask_codec.h"
+#include "../state_checksum.h"
 #include "sparsity/logging.h"
 
 namespace sparsity {
@@ -38,12 +39,24 @@ at::Tensor ones_mask_like(const at::Tensor& data) {
 
 // What gets saved for a data tensor: detached, and cut out of a larger storage
 // so that a slice of a big tensor does not drag the whole storage into the file.
+// requires_grad is kept so that a parameter loads back as one.
 at::Tensor savable(const at::Tensor& data) {
   at::Tensor t = data.detach();
   const bool owns_storage =
       t.is_contiguous() && t.storage_offset() == 0 &&
       static_cast<int64_t>(t.storage().nbytes()) == t.numel() * static_cast<int64_t>(t.element_size());
-  return owns_storage ? t : t.clone(at::MemoryFormat::Contiguous);
+  if (!owns_storage) t = t.clone(at::MemoryFormat::Contiguous);
+  return data.requires_grad() ? t.requires_grad_(true) : t;
+}
+
+// A zip archive (the format of torch.save and pickle_save) ends with a 22-byte
+// end-of-central-directory record; its reader tolerates a few bytes cut from
+// that record, so check it is whole before trusting the file.
+bool ends_with_zip_end_record(const std::vector<char>& bytes) {
+  constexpr size_t kRecord = 22;
+  if (bytes.size() < kRecord) return false;
+  const char* end = bytes.data() + bytes.size() - kRecord;
+  return end[0] == 'P' && end[1] == 'K' && end[2] == 5 && end[3] == 6 && end[20] == 0 && end[21] == 0;
 }
 
 }  // namespace
@@ -320,12 +333,22 @@ void BaseDataSparsifier::load_state_dict(const c10::IValue& value, bool strict) 
 }
 
 void BaseDataSparsifier::save(const std::string& path) const {
-  const std::vector<char> bytes = torch::jit::pickle_save(state_dict());
+  c10::IValue state = state_dict();
+  // The checksum covers everything else in the file; see state_checksum.h.
+  const uint64_t checksum = detail::state_checksum(state);
+  state.toGenericDict().insert("checksum", static_cast<int64_t>(checksum));
+  const std::vector<char> bytes = torch::jit::pickle_save(state);
   write_file_atomically(path, bytes);
 }
 
 void BaseDataSparsifier::load(const std::string& path, bool strict) {
   const std::vector<char> bytes = read_file(path);
+  if (!ends_with_zip_end_record(bytes)) {
+    throw std::runtime_error(fmt::format(
+        "cannot read sparsifier state from '{}': the file is truncated or not a state file "
+        "({} bytes, no zip end record)",
+        path, bytes.size()));
+  }
   c10::IValue value;
   try {
     value = torch::jit::pickle_load(bytes);
@@ -333,10 +356,23 @@ void BaseDataSparsifier::load(const std::string& path, bool strict) {
     throw std::runtime_error(fmt::format("cannot read sparsifier state from '{}': the file is "
                                          "truncated or corrupt ({})",
                                          path, e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("cannot read sparsifier state from '{}': the file is "
+                                         "truncated or corrupt ({})",
+                                         path, e.what()));
   }
   try {
-    load_state_dict(value, strict);
-  } catch (const std::invalid_argument& e) {
+    auto root = detail::as_dict(value, "sparsifier state");
+    const c10::IValue stored = detail::dict_field(root, "checksum", "sparsifier state");
+    (void)root.erase(c10::IValue(std::string("checksum")));
+    if (!stored.isInt() || static_cast<uint64_t>(stored.toInt()) != detail::state_checksum(root)) {
+      throw std::invalid_argument("the content does not match its checksum: the file is corrupt");
+    }
+    load_state_dict(root, strict);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(
+        fmt::format("cannot load sparsifier state from '{}': {}", path, e.what_without_backtrace()));
+  } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format("cannot load sparsifier state from '{}': {}", path, e.what()));
   }
 }

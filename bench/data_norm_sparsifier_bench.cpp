@@ -1,0 +1,133 @@
+// DataNormSparsifier::step() on large float tables: time per step, throughput,
+// and the peak memory a step needs beyond the data and the mask.
+//
+//   build/bench/data_norm_sparsifier_bench [--benchmark_filter=...]
+//
+// Threads: SPARSITY_BENCH_THREADS (default 2, as bench/reference_step.py).
+// Counters:
+//   data_MB        size of the data (float32)
+//   extra_peak_MB  rise of the process's RSS high-water mark (VmHWM) during one
+//                  step(), measured on the first step after add_data (data and
+//                  mask already resident), after malloc_trim
+//   items/s        data elements per second; bytes/s counts the data read and
+//                  the mask written (5 bytes per element)
+// See bench/README.md for the figures and the comparison with the reference.
+
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+#include <malloc.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "sparsity/data_sparsifier/data_norm_sparsifier.h"
+
+namespace {
+
+// VmHWM of this process in KiB, or -1 when /proc is unavailable.
+long read_vm_hwm_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      std::istringstream fields(line.substr(6));
+      long kib = -1;
+      fields >> kib;
+      return kib;
+    }
+  }
+  return -1;
+}
+
+// Resets VmHWM to the current RSS (Linux >= 4.0). False when not permitted.
+bool reset_vm_hwm() {
+  std::ofstream clear("/proc/self/clear_refs");
+  if (!clear) return false;
+  clear << "5";
+  clear.flush();
+  return static_cast<bool>(clear);
+}
+
+void set_threads_once() {
+  static const bool done = [] {
+    int threads = 2;
+    if (const char* env = std::getenv("SPARSITY_BENCH_THREADS")) threads = std::max(1, std::atoi(env));
+    at::set_num_threads(threads);
+    return true;
+  }();
+  (void)done;
+}
+
+// Args: rows, cols, block height, block width, zeros per block, level in percent.
+void BM_DataNormSparsifierStep(benchmark::State& state) {
+  set_threads_once();
+  const int64_t rows = state.range(0);
+  const int64_t cols = state.range(1);
+  const int64_t bh = state.range(2);
+  const int64_t bw = state.range(3);
+  const int64_t zeros = state.range(4);
+  const double level = static_cast<double>(state.range(5)) / 100.0;
+
+  torch::manual_seed(0);
+  torch::Tensor data = torch::randn({rows, cols}, torch::kFloat);
+  sparsity::DataNormSparsifier sparsifier(sparsity::DataNormSparsifierOptions()
+                                              .sparsity_level(level)
+                                              .sparse_block_shape({bh, bw})
+                                              .zeros_per_block(zeros));
+  sparsifier.add_data("table", data);  // the mask (all ones) now exists
+
+  // Peak memory of one step beyond what is resident: data, mask, LibTorch.
+  malloc_trim(0);
+  double extra_peak_mb = -1.0;
+  if (reset_vm_hwm()) {
+    const long before = read_vm_hwm_kib();
+    sparsifier.step();
+    const long after = read_vm_hwm_kib();
+    if (before >= 0 && after >= 0) extra_peak_mb = static_cast<double>(after - before) / 1024.0;
+  } else {
+    sparsifier.step();
+  }
+
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    sparsifier.step();
+    const auto stop = std::chrono::steady_clock::now();
+    state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
+  }
+
+  const int64_t numel = rows * cols;
+  const torch::Tensor mask = sparsifier.get_mask("table");
+  state.SetItemsProcessed(state.iterations() * numel);
+  state.SetBytesProcessed(state.iterations() * numel *
+                          static_cast<int64_t>(sizeof(float) + sizeof(uint8_t)));
+  state.counters["data_MB"] = static_cast<double>(numel * sizeof(float)) / (1024.0 * 1024.0);
+  state.counters["extra_peak_MB"] = extra_peak_mb;
+  state.counters["zeros_frac"] = 1.0 - mask.sum().item<double>() / static_cast<double>(numel);
+  state.counters["threads"] = at::get_num_threads();
+}
+
+void Cases(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"rows", "cols", "bh", "bw", "zeros", "level%"});
+  // (a) an embedding table: 1,000,000 x 64, block (1, 4), whole blocks.
+  b->Args({1'000'000, 64, 1, 4, 4, 50});
+  // (b) a square weight: 4096 x 4096, block (1, 4), 2 zeros per block.
+  b->Args({4096, 4096, 1, 4, 2, 50});
+  // Scaling.
+  b->Args({10'000, 64, 1, 4, 4, 50});
+  b->Args({100'000, 64, 1, 4, 4, 50});
+  b->Args({1024, 1024, 1, 4, 2, 50});
+}
+
+BENCHMARK(BM_DataNormSparsifierStep)
+    ->Apply(Cases)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(1.0);
+
+}  // namespace
+
+BENCHMARK_MAIN();

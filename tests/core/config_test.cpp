@@ -1,0 +1,171 @@
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <limits>
+
+#include "sparsity/config.h"
+
+namespace sparsity {
+namespace {
+
+// The message of the std::invalid_argument `fn` throws, or a failure.
+template <class Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected std::invalid_argument";
+  return "";
+}
+
+TEST(Config, StoresEachTypeAndKeepsInsertionOrder) {
+  Config config;
+  config.set("flag", true)
+      .set("count", 3)
+      .set("level", 0.25)
+      .set("norm", "L2")
+      .set("shape", {2, 3})
+      .set("big", int64_t{1} << 40);
+  EXPECT_EQ(config.get<bool>("flag"), true);
+  EXPECT_EQ(config.get<int64_t>("count"), 3);
+  EXPECT_EQ(config.get<int>("count"), 3);
+  EXPECT_EQ(config.get<double>("level"), 0.25);
+  EXPECT_EQ(config.get<std::string>("norm"), "L2");
+  EXPECT_EQ(config.get<std::vector<int64_t>>("shape"), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(config.get<int64_t>("big"), int64_t{1} << 40);
+  EXPECT_EQ(config.keys(), (std::vector<std::string>{"flag", "count", "level", "norm", "shape", "big"}));
+  EXPECT_STREQ(config.at("norm").type_name(), "string");
+  EXPECT_STREQ(config.at("shape").type_name(), "int list");
+}
+
+TEST(Config, SetReplacesInPlaceAndEraseRemoves) {
+  Config config{{"a", 1}, {"b", 2}};
+  config.set("a", 10);
+  EXPECT_EQ(config.keys(), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(config.get<int64_t>("a"), 10);
+  EXPECT_TRUE(config.erase("a"));
+  EXPECT_FALSE(config.erase("a"));
+  EXPECT_FALSE(config.contains("a"));
+  EXPECT_EQ(config.size(), 1u);
+}
+
+TEST(Config, IntegerReadsAsDoubleButNotTheOtherWayRound) {
+  Config config{{"level", 1}, {"ratio", 0.5}};
+  EXPECT_EQ(config.get<double>("level"), 1.0);
+  const std::string message = error_of([&] { config.get<int64_t>("ratio"); });
+  EXPECT_NE(message.find("'ratio'"), std::string::npos) << message;
+  EXPECT_NE(message.find("expected int"), std::string::npos) << message;
+  EXPECT_NE(message.find("got double"), std::string::npos) << message;
+}
+
+TEST(Config, WrongTypeAndMissingKeyErrorsNameTheKey) {
+  Config config{{"norm", "L1"}};
+  std::string message = error_of([&] { config.get<double>("norm"); });
+  EXPECT_NE(message.find("'norm'"), std::string::npos) << message;
+  EXPECT_NE(message.find("expected double, got string (L1)"), std::string::npos) << message;
+  message = error_of([&] { config.get<bool>("missing"); });
+  EXPECT_NE(message.find("no key 'missing'"), std::string::npos) << message;
+  EXPECT_NE(message.find("norm"), std::string::npos) << message;  // lists what exists
+  EXPECT_EQ(config.get_or<double>("missing", 0.75), 0.75);
+}
+
+TEST(Config, IntOverflowIsAnError) {
+  Config config{{"n", int64_t{1} << 40}};
+  EXPECT_NE(error_of([&] { config.get<int>("n"); }).find("does not fit"), std::string::npos);
+}
+
+TEST(Config, EqualityIgnoresOrderAndComparesNumbersByValue) {
+  Config a{{"x", 3}, {"y", "L1"}};
+  Config b{{"y", "L1"}, {"x", 3.0}};
+  EXPECT_EQ(a, b);
+  b.set("x", 3.5);
+  EXPECT_NE(a, b);
+  EXPECT_NE(a, Config({{"x", 3}}));
+  EXPECT_NE(Config({{"x", "3"}}), Config({{"x", 3}}));
+  EXPECT_NE(Config({{"x", true}}), Config({{"x", 1}}));
+}
+
+TEST(Config, MergedWithOverridesKeyByKey) {
+  Config defaults{{"sparsity_level", 0.5}, {"zeros_per_block", 4}};
+  Config merged = defaults.merged_with(Config{{"sparsity_level", 0.9}, {"extra", "x"}});
+  EXPECT_EQ(merged, (Config{{"sparsity_level", 0.9}, {"zeros_per_block", 4}, {"extra", "x"}}));
+  EXPECT_EQ(merged.keys(), (std::vector<std::string>{"sparsity_level", "zeros_per_block", "extra"}));
+  EXPECT_EQ(defaults.get<double>("sparsity_level"), 0.5);  // untouched
+}
+
+TEST(Config, ToStringShowsEveryEntry) {
+  Config config{{"a", true}, {"b", {1, 4}}, {"c", 0.5}};
+  EXPECT_EQ(config.to_string(), "{a: true, b: [1, 4], c: 0.5}");
+}
+
+TEST(ConfigYaml, ReadsScalarsAndIntegerLists) {
+  const YAML::Node node = YAML::Load(
+      "sparsity_level: 0.7\n"
+      "zeros_per_block: 2\n"
+      "sparse_block_shape: [1, 4]\n"
+      "norm: L2\n"
+      "enabled: true\n"
+      "quoted: \"12\"\n"
+      "negative: -3\n"
+      "exponent: 1e-3\n"
+      "infinite: .inf\n");
+  const Config config = Config::from_yaml(node);
+  EXPECT_EQ(config.get<double>("sparsity_level"), 0.7);
+  EXPECT_EQ(config.get<int64_t>("zeros_per_block"), 2);
+  EXPECT_EQ(config.get<std::vector<int64_t>>("sparse_block_shape"), (std::vector<int64_t>{1, 4}));
+  EXPECT_EQ(config.get<std::string>("norm"), "L2");
+  EXPECT_TRUE(config.get<bool>("enabled"));
+  EXPECT_EQ(config.get<std::string>("quoted"), "12");
+  EXPECT_EQ(config.get<int64_t>("negative"), -3);
+  EXPECT_DOUBLE_EQ(config.get<double>("exponent"), 1e-3);
+  EXPECT_TRUE(std::isinf(config.get<double>("infinite")));
+  EXPECT_EQ(config.keys().front(), "sparsity_level");
+}
+
+TEST(ConfigYaml, ErrorsGiveLineColumnAndKey) {
+  std::string message = error_of([] {
+    Config::from_yaml(YAML::Load("a: 1\nshape: [1, x]\n"));
+  });
+  EXPECT_NE(message.find("line 2, column 12"), std::string::npos) << message;
+  EXPECT_NE(message.find("'shape'"), std::string::npos) << message;
+  message = error_of([] { Config::from_yaml(YAML::Load("a: 1\nnested:\n  b: 2\n")); });
+  EXPECT_NE(message.find("line 3"), std::string::npos) << message;
+  EXPECT_NE(message.find("'nested'"), std::string::npos) << message;
+  message = error_of([] { Config::from_yaml(YAML::Load("a: 1\nempty:\n")); });
+  EXPECT_NE(message.find("'empty' has no value"), std::string::npos) << message;
+  message = error_of([] { Config::from_yaml(YAML::Load("- 1\n- 2\n")); });
+  EXPECT_NE(message.find("expected a mapping"), std::string::npos) << message;
+}
+
+TEST(ConfigYaml, RoundTripKeepsTypesAndValues) {
+  Config config;
+  config.set("level", 1.0)
+      .set("third", 1.0 / 3.0)
+      .set("count", 7)
+      .set("flag", false)
+      .set("norm", "L1")
+      .set("number_like", "42")
+      .set("bool_like", "true")
+      .set("shape", {4, 1})
+      .set("empty", ConfigValue::IntList{})
+      .set("nan", std::numeric_limits<double>::quiet_NaN());
+  YAML::Emitter out;
+  out << config.to_yaml();
+  Config back = Config::from_yaml(YAML::Load(out.c_str()));
+  ASSERT_EQ(back.keys(), config.keys()) << out.c_str();
+  EXPECT_STREQ(back.at("level").type_name(), "double") << out.c_str();
+  EXPECT_EQ(back.get<double>("third"), 1.0 / 3.0);
+  EXPECT_STREQ(back.at("count").type_name(), "int");
+  EXPECT_STREQ(back.at("number_like").type_name(), "string") << out.c_str();
+  EXPECT_STREQ(back.at("bool_like").type_name(), "string") << out.c_str();
+  EXPECT_TRUE(std::isnan(back.get<double>("nan")));
+  back.erase("nan");
+  config.erase("nan");
+  EXPECT_EQ(back, config);
+}
+
+}  // namespace
+}  // namespace sparsity

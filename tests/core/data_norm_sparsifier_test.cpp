@@ -1,0 +1,338 @@
+// DataNormSparsifier: the reference test-suite's checks, hand-computed masks,
+// the improvements over the reference, and bad configs.
+#include <cmath>
+
+#include "test_support.h"
+
+namespace sparsity {
+namespace {
+
+using testing::DataKind;
+using testing::Datum;
+using testing::error_of;
+using testing::make_datum;
+
+DataNormSparsifierOptions options(double level, std::array<int64_t, 2> block, int64_t zeros,
+                                  Norm norm = Norm::L1) {
+  return DataNormSparsifierOptions().sparsity_level(level).sparse_block_shape(block).zeros_per_block(zeros).norm(
+      norm);
+}
+
+at::Tensor mask_of(const at::Tensor& data, const DataNormSparsifierOptions& opts) {
+  DataNormSparsifier s(opts);
+  s.add_data("d", data);
+  s.step();
+  return s.get_mask("d");
+}
+
+at::Tensor bytes(std::vector<std::vector<int>> rows) {
+  std::vector<uint8_t> flat;
+  for (const auto& r : rows) flat.insert(flat.end(), r.begin(), r.end());
+  return torch::tensor(flat, torch::kByte).reshape({static_cast<int64_t>(rows.size()), -1});
+}
+
+double sparsity_of(const at::Tensor& mask) { return 1.0 - mask.to(torch::kDouble).mean().item<double>(); }
+
+TEST(DataNormSparsifier, DefaultsMatchTheReference) {
+  DataNormSparsifier s;
+  EXPECT_EQ(s.defaults(), (Config{{"sparsity_level", 0.5},
+                                  {"sparse_block_shape", {1, 4}},
+                                  {"zeros_per_block", 4},
+                                  {"norm", "L1"}}));
+  DataNormSparsifier two_by_three(DataNormSparsifierOptions().sparse_block_shape({2, 3}));
+  EXPECT_EQ(two_by_three.defaults().get<int64_t>("zeros_per_block"), 6);
+}
+
+TEST(DataNormSparsifier, HandComputedBlockMask) {
+  // Block norms (1, 2): 1.5 3.5 | 5.5 7.5; level 0.5 selects the two lowest.
+  const at::Tensor data = torch::arange(1, 9, torch::kFloat).reshape({2, 4});
+  EXPECT_TRUE(torch::equal(mask_of(data, options(0.5, {1, 2}, 2)), bytes({{0, 0, 0, 0}, {1, 1, 1, 1}})));
+  // One zero per selected block: its smaller element.
+  EXPECT_TRUE(torch::equal(mask_of(data, options(0.5, {1, 2}, 1)), bytes({{0, 1, 0, 1}, {1, 1, 1, 1}})));
+  // Negative values count by magnitude.
+  EXPECT_TRUE(torch::equal(mask_of(-data, options(0.25, {2, 1}, 2)), bytes({{0, 1, 1, 1}, {0, 1, 1, 1}})));
+}
+
+TEST(DataNormSparsifier, L1AndL2RankBlocksDifferently) {
+  // Block A = [3, 3]: L1 mean 3, L2 mean 9. Block B = [0, 5]: L1 mean 2.5, L2 mean 12.5.
+  const at::Tensor data = torch::tensor({3.f, 3.f, 0.f, 5.f}).reshape({1, 4});
+  EXPECT_TRUE(torch::equal(mask_of(data, options(0.5, {1, 2}, 2, Norm::L1)), bytes({{1, 1, 0, 0}})));
+  EXPECT_TRUE(torch::equal(mask_of(data, options(0.5, {1, 2}, 2, Norm::L2)), bytes({{0, 0, 1, 1}})));
+}
+
+TEST(DataNormSparsifier, PartialEdgeBlocksAverageTheirOwnElements) {
+  // Width 5 with blocks (1, 4): the edge block holds one element, norm 2.5,
+  // below the full block's mean of 3 → it is the one selected.
+  const at::Tensor data = torch::tensor({3.f, 3.f, 3.f, 3.f, 2.5f}).reshape({1, 5});
+  EXPECT_TRUE(torch::equal(mask_of(data, options(0.5, {1, 4}, 4)), bytes({{1, 1, 1, 1, 0}})));
+  // Two zeros asked of a one-element block: the element goes, as in the
+  // reference, whose NaN padding counts as the largest values.
+  EXPECT_TRUE(torch::equal(mask_of(data, options(0.5, {1, 4}, 2)), bytes({{1, 1, 1, 1, 0}})));
+  EXPECT_TRUE(torch::equal(mask_of(data, options(1.0, {1, 4}, 2)), bytes({{0, 0, 1, 1, 0}})));
+}
+
+TEST(DataNormSparsifier, LevelRoundsHalfToEven) {
+  // 5 blocks: 0.5 * 5 = 2.5 → 2; 0.3 * 5 = 1.5 → 2; 0.7 * 5 = 3.5 → 4.
+  const at::Tensor data = torch::arange(1, 6, torch::kFloat).reshape({1, 5});
+  EXPECT_EQ(mask_of(data, options(0.5, {1, 1}, 1)).eq(0).sum().item<int64_t>(), 2);
+  EXPECT_EQ(mask_of(data, options(0.3, {1, 1}, 1)).eq(0).sum().item<int64_t>(), 2);
+  EXPECT_EQ(mask_of(data, options(0.7, {1, 1}, 1)).eq(0).sum().item<int64_t>(), 4);
+}
+
+TEST(DataNormSparsifier, TwoOfFourPattern) {
+  for (Norm norm : {Norm::L1, Norm::L2}) {
+    const at::Tensor data = torch::randn({4, 16});
+    const at::Tensor mask = mask_of(data, options(1.0, {1, 4}, 2, norm));
+    EXPECT_DOUBLE_EQ(sparsity_of(mask), 0.5);
+    const at::Tensor blocks = mask.reshape({-1, 4});
+    const at::Tensor magnitudes = data.abs().reshape({-1, 4});
+    EXPECT_TRUE(blocks.sum(1).eq(2).all().item<bool>());
+    for (int64_t b = 0; b < blocks.size(0); ++b) {
+      // The kept pair holds the two largest magnitudes of the block.
+      const float smallest_kept = magnitudes[b].masked_select(blocks[b].to(torch::kBool)).min().item<float>();
+      const float largest_pruned = magnitudes[b].masked_select(blocks[b].eq(0)).max().item<float>();
+      EXPECT_GE(smallest_kept, largest_pruned);
+    }
+  }
+}
+
+// The reference's check_sparsity_level: the zero ratio after squash is exactly
+// clamp(level, 0, 1) * zeros / block size on data the blocks divide.
+TEST(DataNormSparsifier, LevelBlockZerosGrid) {
+  const at::Tensor data = torch::randn({4, 4});
+  for (Norm norm : {Norm::L1, Norm::L2}) {
+    DataNormSparsifier s(DataNormSparsifierOptions().norm(norm));
+    struct Case {
+      std::string name;
+      double level;
+      std::array<int64_t, 2> block;
+      int64_t zeros;
+    };
+    std::vector<Case> cases;
+    for (double level : {-1.0, 0.0, 0.5, 1.0, 2.0})
+      for (std::array<int64_t, 2> block : {std::array<int64_t, 2>{1, 1}, {1, 4}, {2, 2}, {4, 1}})
+        for (int64_t zeros = 0; zeros <= 4; ++zeros) {
+          if (zeros > block[0] * block[1]) continue;
+          Case c{"d_" + std::to_string(cases.size()), level, block, zeros};
+          s.add_data(c.name, data.clone(),
+                     Config{{"sparsity_level", level}, {"sparse_block_shape", block}, {"zeros_per_block", zeros}});
+          cases.push_back(c);
+        }
+    s.step();
+    s.squash_mask();
+    for (const Case& c : cases) {
+      const double zero_ratio = s.get_data(c.name, false).eq(0).to(torch::kDouble).mean().item<double>();
+      const double expected = std::clamp(c.level, 0.0, 1.0) * static_cast<double>(c.zeros) /
+                              static_cast<double>(c.block[0] * c.block[1]);
+      EXPECT_DOUBLE_EQ(zero_ratio, expected)
+          << "level " << c.level << " block " << c.block[0] << "x" << c.block[1] << " zeros " << c.zeros;
+    }
+  }
+}
+
+// The reference's check_step: sparsity within its bounds for every kind of data.
+class DataNormSparsifierKinds : public ::testing::TestWithParam<DataKind> {};
+
+TEST_P(DataNormSparsifierKinds, SparsityWithinBoundsAfterStep) {
+  for (Norm norm : {Norm::L1, Norm::L2}) {
+    DataNormSparsifier s(DataNormSparsifierOptions().sparsity_level(0.5).sparse_block_shape({1, 4}).norm(norm));
+    std::vector<std::pair<std::string, Datum>> all = {
+        {"d1", make_datum(GetParam(), 10, 3)}, {"d2", make_datum(GetParam(), 4, 4)}, {"d3", make_datum(GetParam(), 5, 5)}};
+    for (const auto& [name, d] : all) d.add_to(s, name);
+    const Datum d4 = make_datum(GetParam(), 15, 3), d5 = make_datum(GetParam(), 4, 4);
+    d4.add_to(s, "d4", Config{{"sparsity_level", 0.7}, {"sparse_block_shape", {2, 3}}, {"zeros_per_block", 6}});
+    d5.add_to(s, "d5", Config{{"sparsity_level", 0.3}, {"sparse_block_shape", {2, 3}}, {"zeros_per_block", 6}});
+    all.emplace_back("d4", d4);
+    all.emplace_back("d5", d5);
+    for (const auto& [name, d] : all) EXPECT_EQ(sparsity_of(s.get_mask(name)), 0.0);
+    s.step();
+    for (const auto& [name, d] : all) {
+      const Config& c = s.data_group(name);
+      const auto block = c.get<std::vector<int64_t>>("sparse_block_shape");
+      const int64_t h = d.weight.size(0), w = d.weight.size(1);
+      const int64_t blocks = ((h + block[0] - 1) / block[0]) * ((w + block[1] - 1) / block[1]);
+      const double selected = std::nearbyint(blocks * c.get<double>("sparsity_level"));
+      const double upper = std::min(1.0, selected * c.get<int64_t>("zeros_per_block") / double(h * w));
+      const double actual = sparsity_of(s.get_mask(name));
+      EXPECT_GE(actual, selected / double(h * w)) << name;
+      EXPECT_LE(actual, upper) << name;
+      EXPECT_GT(actual, 0.0) << name;
+      EXPECT_EQ(s.get_mask(name).sizes(), d.weight.sizes());
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllKinds, DataNormSparsifierKinds,
+                         ::testing::Values(DataKind::Tensor, DataKind::Parameter, DataKind::Embedding,
+                                           DataKind::EmbeddingBag),
+                         testing::kind_name);
+
+TEST(DataNormSparsifier, ReplacedDataKeepsGettingSparsified) {
+  DataNormSparsifier s(options(0.5, {1, 4}, 4));
+  testing::LogCapture quiet;
+  for (int i = 0; i < 100; ++i) {
+    s.add_data("test_data", torch::randn({20, 20}));
+    s.step();
+    EXPECT_GT(sparsity_of(s.get_mask("test_data")), 0.0);
+  }
+}
+
+TEST(DataNormSparsifier, OneDimensionalDataKeepsItsShape) {
+  const at::Tensor bias = torch::randn({37});
+  const at::Tensor mask = mask_of(bias, options(0.5, {1, 4}, 4));
+  EXPECT_EQ(mask.sizes(), bias.sizes());
+  EXPECT_TRUE(torch::equal(mask, mask_of(bias.reshape({1, 37}), options(0.5, {1, 4}, 4)).reshape({37})));
+}
+
+TEST(DataNormSparsifier, ColumnDataIsNotSqueezedIntoARow) {
+  // (8, 1) with blocks (2, 1): four blocks down the column. The reference would
+  // squeeze it to a row of 8 and tile it with (2, 1) blocks of one element.
+  const at::Tensor column = torch::tensor({1.f, 1.f, 9.f, 9.f, 2.f, 2.f, 8.f, 8.f}).reshape({8, 1});
+  const at::Tensor mask = mask_of(column, options(0.5, {2, 1}, 2));
+  EXPECT_EQ(mask.sizes(), column.sizes());
+  EXPECT_TRUE(torch::equal(mask.flatten(), torch::tensor({0, 0, 1, 1, 0, 0, 1, 1}, torch::kByte)));
+}
+
+TEST(DataNormSparsifier, ConvWeightsAreRowsOfFlattenedFilters) {
+  const at::Tensor conv = torch::randn({8, 3, 3, 3});
+  const at::Tensor mask = mask_of(conv, options(0.5, {1, 9}, 9));
+  EXPECT_EQ(mask.sizes(), conv.sizes());
+  EXPECT_TRUE(torch::equal(mask, mask_of(conv.reshape({8, 27}), options(0.5, {1, 9}, 9)).reshape(conv.sizes())));
+  EXPECT_DOUBLE_EQ(sparsity_of(mask), 0.5);
+}
+
+TEST(DataNormSparsifier, ScalarAndEmptyData) {
+  EXPECT_TRUE(torch::equal(mask_of(torch::tensor(2.f), options(1.0, {1, 4}, 4)), torch::tensor(0, torch::kByte)));
+  EXPECT_EQ(mask_of(torch::randn({0, 5}), options(0.5, {1, 4}, 4)).numel(), 0);
+}
+
+TEST(DataNormSparsifier, EqualNormsAreSelectedByLowestIndex) {
+  const at::Tensor data = torch::ones({3, 8});
+  const at::Tensor mask = mask_of(data, options(0.5, {1, 4}, 4));  // 6 blocks, 3 selected: the first three
+  EXPECT_TRUE(torch::equal(mask, bytes({{0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 1, 1, 1}})));
+  // Within a block too: the first of equal elements goes first.
+  EXPECT_TRUE(torch::equal(mask_of(torch::ones({1, 4}), options(1.0, {1, 4}, 2)), bytes({{0, 0, 1, 1}})));
+}
+
+TEST(DataNormSparsifier, NaNCountsAsTheLargestNorm) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const at::Tensor data = torch::tensor({nan, 1.f, 5.f, 5.f, 2.f, 2.f}).reshape({1, 6});
+  // Blocks (1, 2): NaN, 5, 2. Two selected: 2 and 5; the NaN block survives.
+  EXPECT_TRUE(torch::equal(mask_of(data, options(0.6, {1, 2}, 2)), bytes({{1, 1, 0, 0, 0, 0}})));
+  // Level 1 takes it too; inside it the number goes before the NaN.
+  EXPECT_TRUE(torch::equal(mask_of(data, options(1.0, {1, 2}, 1)), bytes({{1, 0, 0, 1, 0, 1}})));
+}
+
+TEST(DataNormSparsifier, EveryFloatingDtypeAndDouble) {
+  const at::Tensor data = torch::randn({16, 16}, torch::kDouble);
+  const at::Tensor expected = mask_of(data, options(0.5, {2, 2}, 3));
+  EXPECT_DOUBLE_EQ(sparsity_of(expected), 0.5 * 3 / 4);
+  // float data whose values are exact in half precision: same mask in every dtype.
+  const at::Tensor exact = torch::randint(-64, 64, {16, 16}).to(torch::kFloat) / 8;
+  const at::Tensor base = mask_of(exact, options(0.5, {2, 2}, 3));
+  for (auto dtype : {torch::kHalf, torch::kBFloat16, torch::kDouble})
+    EXPECT_TRUE(torch::equal(mask_of(exact.to(dtype), options(0.5, {2, 2}, 3)), base)) << dtype;
+}
+
+TEST(DataNormSparsifier, NonContiguousDataIsHandled) {
+  const at::Tensor base = torch::randn({12, 8});
+  const at::Tensor transposed = base.t();
+  EXPECT_TRUE(torch::equal(mask_of(transposed, options(0.5, {1, 4}, 2)),
+                           mask_of(transposed.contiguous(), options(0.5, {1, 4}, 2))));
+}
+
+TEST(DataNormSparsifier, MaskObjectIsUpdatedInPlace) {
+  DataNormSparsifier s;
+  at::Tensor data = torch::randn({8, 8});
+  s.add_data("x", data);
+  const at::Tensor mask = s.get_mask("x");
+  const void* storage = mask.data_ptr();
+  s.step();
+  EXPECT_TRUE(s.get_mask("x").is_same(mask));
+  EXPECT_EQ(mask.data_ptr(), storage);
+  EXPECT_DOUBLE_EQ(sparsity_of(mask), 0.5);
+}
+
+TEST(DataNormSparsifier, PerNameConfigOverridesDefaults) {
+  DataNormSparsifier s(options(0.5, {1, 4}, 4));
+  s.add_data("light", torch::randn({10, 40}));
+  s.add_data("heavy", torch::randn({10, 40}), Config{{"sparsity_level", 0.9}});
+  s.add_data("l2", torch::randn({10, 40}), Config{{"norm", "L2"}, {"zeros_per_block", 1}});
+  s.step();
+  EXPECT_DOUBLE_EQ(sparsity_of(s.get_mask("light")), 0.5);
+  EXPECT_DOUBLE_EQ(sparsity_of(s.get_mask("heavy")), 0.9);
+  EXPECT_DOUBLE_EQ(sparsity_of(s.get_mask("l2")), 0.5 / 4);
+}
+
+TEST(DataNormSparsifier, BadConfigsNameTheValue) {
+  using testing::error_of;
+  EXPECT_CONTAINS(error_of<std::invalid_argument>([] { DataNormSparsifier s(options(0.5, {1, 4}, 5)); }),
+                  "got 5");
+  EXPECT_CONTAINS(error_of<std::invalid_argument>([] { DataNormSparsifier s(options(0.5, {1, 4}, -1)); }),
+                  "got -1");
+  EXPECT_CONTAINS(error_of<std::invalid_argument>([] { DataNormSparsifier s(options(0.5, {0, 4}, 0)); }),
+                  "[0, 4]");
+  EXPECT_CONTAINS(error_of<std::invalid_argument>([] { DataNormSparsifier s(options(NAN, {1, 4}, 4)); }),
+                  "nan");
+  EXPECT_CONTAINS(error_of<std::invalid_argument>([] { DataNormSparsifier s(options(INFINITY, {1, 4}, 4)); }),
+                  "inf");
+  DataNormSparsifier s;
+  EXPECT_CONTAINS(error_of<std::invalid_argument>([&] { s.add_data("x", torch::randn({4, 4}), Config{{"norm", "L3"}}); }),
+                  "'L3'");
+  EXPECT_CONTAINS(error_of<std::invalid_argument>([&] { s.add_data("i", torch::ones({4, 4}, torch::kInt)); }), "Int");
+  EXPECT_CONTAINS(error_of<std::invalid_argument>(
+                      [&] { s.add_data("z", torch::randn({4, 4}), Config{{"sparse_block_shape", {2, 2, 2}}}); }),
+                  "[2, 2, 2]");
+  EXPECT_CONTAINS(error_of<std::invalid_argument>(
+                      [&] { s.add_data("t", torch::randn({4, 4}), Config{{"sparsity_level", "high"}}); }),
+                  "'sparsity_level'");
+  EXPECT_TRUE(s.names().empty()) << "rejected data is not added";
+  // A config broken after add_data is caught at step().
+  s.add_data("x", torch::randn({4, 4}));
+  s.data_group("x").set("zeros_per_block", 17);
+  EXPECT_CONTAINS(error_of<std::invalid_argument>([&] { s.step(); }), "data 'x'");
+}
+
+TEST(DataNormSparsifierOptions, FromConfigReadsEveryKeyAndRejectsUnknownOnes) {
+  const auto opts = DataNormSparsifierOptions::from_config(
+      Config{{"sparsity_level", 0.8}, {"sparse_block_shape", {2, 2}}, {"zeros_per_block", 3}, {"norm", "L2"}});
+  EXPECT_EQ(opts.sparsity_level(), 0.8);
+  EXPECT_EQ(opts.sparse_block_shape(), (std::array<int64_t, 2>{2, 2}));
+  EXPECT_EQ(opts.zeros_per_block(), 3);
+  EXPECT_EQ(opts.norm(), Norm::L2);
+  const std::string message =
+      error_of<std::invalid_argument>([] { DataNormSparsifierOptions::from_config(Config{{"sparsity", 0.8}}); });
+  EXPECT_CONTAINS(message, "'sparsity'");
+  EXPECT_CONTAINS(message, "sparsity_level");
+}
+
+TEST(DataSparsifierRegistry, MakesBuiltInsAndRegisteredTypes) {
+  auto s = make_data_sparsifier("DataNormSparsifier",
+                                Config{{"sparsity_level", 1.0}, {"sparse_block_shape", {1, 4}}, {"zeros_per_block", 2}});
+  at::Tensor data = torch::randn({4, 8});
+  s->add_data("x", data);
+  s->step();
+  EXPECT_DOUBLE_EQ(sparsity_of(s->get_mask("x")), 0.5);
+
+  const std::string message = error_of<std::invalid_argument>([] { make_data_sparsifier("Nope", {}); });
+  EXPECT_CONTAINS(message, "'Nope'");
+  EXPECT_CONTAINS(message, "DataNormSparsifier");
+
+  register_data_sparsifier("TestImplemented", [](const Config& args) {
+    return std::make_unique<testing::ImplementedSparsifier>(args);
+  }, /*replace=*/true);
+  auto custom = make_data_sparsifier("TestImplemented", Config{{"test", 3}});
+  custom->add_data("y", torch::randn({2, 2}));
+  custom->step();
+  EXPECT_TRUE(custom->get_mask("y")[0].eq(0).all().item<bool>());
+  EXPECT_EQ(custom->data_group("y"), (Config{{"test", 3}}));
+  EXPECT_CONTAINS(error_of<std::invalid_argument>([] {
+                    register_data_sparsifier("TestImplemented", [](const Config&) { return nullptr; });
+                  }),
+                  "already registered");
+  const auto known = registered_data_sparsifiers();
+  EXPECT_NE(std::find(known.begin(), known.end(), "TestImplemented"), known.end());
+}
+
+}  // namespace
+}  // namespace sparsity
