@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -131,6 +132,15 @@ std::vector<std::string> Config::keys() const {
   result.reserve(entries_.size());
   for (const auto& entry : entries_) result.push_back(entry.first);
   return result;
+}
+
+void Config::check_keys(const std::string& owner, const std::vector<std::string>& accepted) const {
+  for (const auto& [key, value] : entries_) {
+    if (std::find(accepted.begin(), accepted.end(), key) == accepted.end()) {
+      throw std::invalid_argument(fmt::format("{}: unknown argument '{}' (accepted: {})", owner, key,
+                                              fmt::join(accepted, ", ")));
+    }
+  }
 }
 
 Config Config::merged_with(const Config& overrides) const {

@@ -98,6 +98,10 @@ class Config {
   size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
 
+  /// Throws std::invalid_argument if a key is not in `accepted`, naming the key,
+  /// `owner` (e.g. "StepSLScheduler") and the accepted keys.
+  void check_keys(const std::string& owner, const std::vector<std::string>& accepted) const;
+
   /// This config with every entry of `overrides` set on top (order: ours first,
   /// then the new keys of `overrides`).
   Config merged_with(const Config& overrides) const;

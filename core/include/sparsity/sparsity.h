@@ -1,9 +1,16 @@
 #pragma once
 
-/// The sparsity core library: configs, data sparsifiers and their registry.
+/// The sparsity core library: configs, data sparsifiers, data schedulers and
+/// their registries.
 /// Link `sparsity::core`.
 
 #include "sparsity/config.h"
+#include "sparsity/data_scheduler/base_data_scheduler.h"
+#include "sparsity/data_scheduler/cubic_sl_scheduler.h"
+#include "sparsity/data_scheduler/lambda_sl_scheduler.h"
+#include "sparsity/data_scheduler/polynomial_decay_scheduler.h"
+#include "sparsity/data_scheduler/registry.h"
+#include "sparsity/data_scheduler/step_sl_scheduler.h"
 #include "sparsity/data_sparsifier/base_data_sparsifier.h"
 #include "sparsity/data_sparsifier/data_norm_sparsifier.h"
 #include "sparsity/data_sparsifier/registry.h"

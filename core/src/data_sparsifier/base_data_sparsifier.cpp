@@ -5,15 +5,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
-#include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/nn/modules/embedding.h>
 
 #include <stdexcept>
 
 #include "../config_ivalue.h"
-#include "sparsity/file_io.h"
 #include "mask_codec.h"
-#include "../state_checksum.h"
+#include "../state_file.h"
 #include "sparsity/logging.h"
 
 namespace sparsity {
@@ -47,16 +45,6 @@ at::Tensor savable(const at::Tensor& data) {
       static_cast<int64_t>(t.storage().nbytes()) == t.numel() * static_cast<int64_t>(t.element_size());
   if (!owns_storage) t = t.clone(at::MemoryFormat::Contiguous);
   return data.requires_grad() ? t.requires_grad_(true) : t;
-}
-
-// A zip archive (the format of torch.save and pickle_save) ends with a 22-byte
-// end-of-central-directory record; its reader tolerates a few bytes cut from
-// that record, so check it is whole before trusting the file.
-bool ends_with_zip_end_record(const std::vector<char>& bytes) {
-  constexpr size_t kRecord = 22;
-  if (bytes.size() < kRecord) return false;
-  const char* end = bytes.data() + bytes.size() - kRecord;
-  return end[0] == 'P' && end[1] == 'K' && end[2] == 5 && end[3] == 6 && end[20] == 0 && end[21] == 0;
 }
 
 }  // namespace
@@ -186,7 +174,12 @@ const Config& BaseDataSparsifier::state(const std::string& name) const { return 
 
 Config& BaseDataSparsifier::state(const std::string& name) { return entry(name).state; }
 
+void BaseDataSparsifier::check_config(const std::string& name, const Config& config) const {
+  validate_data(name, entry(name).data, config);
+}
+
 void BaseDataSparsifier::step() {
+  ++step_count_;
   if (!mask_update_enabled_) return;
   at::NoGradGuard no_grad;
   for (const auto& name : order_) {
@@ -333,45 +326,13 @@ void BaseDataSparsifier::load_state_dict(const c10::IValue& value, bool strict) 
 }
 
 void BaseDataSparsifier::save(const std::string& path) const {
-  c10::IValue state = state_dict();
-  // The checksum covers everything else in the file; see state_checksum.h.
-  const uint64_t checksum = detail::state_checksum(state);
-  state.toGenericDict().insert("checksum", static_cast<int64_t>(checksum));
-  const std::vector<char> bytes = torch::jit::pickle_save(state);
-  write_file_atomically(path, bytes);
+  detail::save_state_file(path, state_dict());
 }
 
 void BaseDataSparsifier::load(const std::string& path, bool strict) {
-  const std::vector<char> bytes = read_file(path);
-  if (!ends_with_zip_end_record(bytes)) {
-    throw std::runtime_error(fmt::format(
-        "cannot read sparsifier state from '{}': the file is truncated or not a state file "
-        "({} bytes, no zip end record)",
-        path, bytes.size()));
-  }
-  c10::IValue value;
+  const c10::IValue state = detail::load_state_file(path, "sparsifier state");
   try {
-    value = torch::jit::pickle_load(bytes);
-  } catch (const c10::Error& e) {
-    throw std::runtime_error(fmt::format("cannot read sparsifier state from '{}': the file is "
-                                         "truncated or corrupt ({})",
-                                         path, e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format("cannot read sparsifier state from '{}': the file is "
-                                         "truncated or corrupt ({})",
-                                         path, e.what()));
-  }
-  try {
-    auto root = detail::as_dict(value, "sparsifier state");
-    const c10::IValue stored = detail::dict_field(root, "checksum", "sparsifier state");
-    (void)root.erase(c10::IValue(std::string("checksum")));
-    if (!stored.isInt() || static_cast<uint64_t>(stored.toInt()) != detail::state_checksum(root)) {
-      throw std::invalid_argument("the content does not match its checksum: the file is corrupt");
-    }
-    load_state_dict(root, strict);
-  } catch (const c10::Error& e) {
-    throw std::runtime_error(
-        fmt::format("cannot load sparsifier state from '{}': {}", path, e.what_without_backtrace()));
+    load_state_dict(state, strict);
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format("cannot load sparsifier state from '{}': {}", path, e.what()));
   }

@@ -14,9 +14,6 @@ namespace sparsity {
 
 namespace {
 
-constexpr std::array<const char*, 4> kKeys = {"sparsity_level", "sparse_block_shape",
-                                              "zeros_per_block", "norm"};
-
 // Checks a data group's config and turns it into kernel parameters. `name` is
 // the data's name, or empty for the sparsifier's defaults.
 detail::BlockNormMaskParams resolve(const std::string& name, const Config& config) {
@@ -77,12 +74,7 @@ Config DataNormSparsifierOptions::to_config() const {
 }
 
 DataNormSparsifierOptions DataNormSparsifierOptions::from_config(const Config& config) {
-  for (const auto& key : config.keys()) {
-    if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
-      throw std::invalid_argument(fmt::format("DataNormSparsifier: unknown argument '{}' (accepted: {})",
-                                              key, fmt::join(kKeys, ", ")));
-    }
-  }
+  config.check_keys("DataNormSparsifier", {"sparsity_level", "sparse_block_shape", "zeros_per_block", "norm"});
   DataNormSparsifierOptions options;
   if (config.contains("sparsity_level")) options.sparsity_level(config.get<double>("sparsity_level"));
   if (config.contains("sparse_block_shape")) {

@@ -101,6 +101,14 @@ class BaseDataSparsifier {
   /// left as they are. Unknown names are an error (and nothing is squashed).
   void squash_mask(const std::vector<std::string>& names = {}, bool leave_parametrized = true);
 
+  /// How many times `step()` was called (whether or not updates were enabled).
+  int64_t step_count() const { return step_count_; }
+
+  /// Checks that `config` would be acceptable as the config of `name` (with its
+  /// current data); throws std::invalid_argument naming the offending value.
+  /// Data schedulers call it before writing scheduled values.
+  void check_config(const std::string& name, const Config& config) const;
+
   /// Whether `step()` updates masks; data schedulers turn it back on at each of
   /// their steps (the reference's `enable_mask_update`).
   bool mask_update_enabled() const { return mask_update_enabled_; }
@@ -156,6 +164,7 @@ class BaseDataSparsifier {
   std::unordered_map<std::string, Entry> entries_;
   std::set<std::string> replace_warned_;
   bool mask_update_enabled_ = true;
+  int64_t step_count_ = 0;
 };
 
 }  // namespace sparsity

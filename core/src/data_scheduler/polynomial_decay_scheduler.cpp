@@ -1,0 +1,95 @@
+#include "sparsity/data_scheduler/polynomial_decay_scheduler.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "sparsity/data_sparsifier/base_data_sparsifier.h"
+
+namespace sparsity {
+
+namespace {
+
+void check(const PolynomialDecaySchedulerOptions& o) {
+  const std::string who = "PolynomialDecayScheduler";
+  if (o.end_step() <= o.begin_step())
+    throw std::invalid_argument(fmt::format("{}: end_step ({}) must be greater than begin_step ({})", who,
+                                            o.end_step(), o.begin_step()));
+  if (o.frequency() < 1)
+    throw std::invalid_argument(fmt::format("{}: frequency must be >= 1, got {}", who, o.frequency()));
+  if (!(o.power() > 0) || !std::isfinite(o.power()))
+    throw std::invalid_argument(fmt::format("{}: power must be finite and > 0, got {}", who, o.power()));
+  if (!std::isfinite(o.initial_sparsity()))
+    throw std::invalid_argument(fmt::format("{}: initial_sparsity must be finite, got {}", who, o.initial_sparsity()));
+  if (o.final_sparsity() && !std::isfinite(*o.final_sparsity()))
+    throw std::invalid_argument(fmt::format("{}: final_sparsity must be finite, got {}", who, *o.final_sparsity()));
+}
+
+}  // namespace
+
+PolynomialDecaySchedulerOptions PolynomialDecaySchedulerOptions::from_config(const Config& config) {
+  config.check_keys("PolynomialDecayScheduler", {"initial_sparsity", "final_sparsity", "begin_step", "end_step",
+                                                 "power", "frequency", "schedule_param", "last_epoch"});
+  PolynomialDecaySchedulerOptions o;
+  o.initial_sparsity(config.get_or<double>("initial_sparsity", o.initial_sparsity()));
+  if (config.contains("final_sparsity")) o.final_sparsity(config.get<double>("final_sparsity"));
+  o.begin_step(config.get_or<int64_t>("begin_step", o.begin_step()));
+  o.end_step(config.get_or<int64_t>("end_step", o.end_step()));
+  o.power(config.get_or<double>("power", o.power()));
+  o.frequency(config.get_or<int64_t>("frequency", o.frequency()));
+  o.schedule_param(config.get_or<std::string>("schedule_param", o.schedule_param()));
+  o.last_epoch(config.get_or<int64_t>("last_epoch", o.last_epoch()));
+  return o;
+}
+
+PolynomialDecayScheduler::PolynomialDecayScheduler(BaseDataSparsifier& sparsifier,
+                                                   PolynomialDecaySchedulerOptions options)
+    : BaseDataScheduler(sparsifier, options.schedule_param(), options.last_epoch()), options_(std::move(options)) {
+  check(options_);
+  step();
+}
+
+std::map<std::string, double> PolynomialDecayScheduler::get_schedule_param() {
+  const int64_t t = last_epoch();
+  const int64_t begin = options_.begin_step(), end = options_.end_step();
+  // Between begin and end the value only moves on pruning steps, as in TF MOT.
+  const bool update = t <= begin || t >= end || (t - begin) % options_.frequency() == 0;
+  const double p = std::clamp(static_cast<double>(t - begin) / static_cast<double>(end - begin), 0.0, 1.0);
+  std::map<std::string, double> values;
+  for (const auto& [name, base] : base_param()) {
+    if (!update) {
+      values[name] = current_value(name);
+      continue;
+    }
+    const double final_value = options_.final_sparsity().value_or(base);
+    values[name] = final_value + (options_.initial_sparsity() - final_value) * std::pow(1.0 - p, options_.power());
+  }
+  return values;
+}
+
+Config PolynomialDecayScheduler::extra_state() const {
+  Config state{{"initial_sparsity", options_.initial_sparsity()},
+               {"begin_step", options_.begin_step()},
+               {"end_step", options_.end_step()},
+               {"power", options_.power()},
+               {"frequency", options_.frequency()}};
+  if (options_.final_sparsity()) state.set("final_sparsity", *options_.final_sparsity());
+  return state;
+}
+
+void PolynomialDecayScheduler::load_extra_state(const Config& state) {
+  PolynomialDecaySchedulerOptions loaded = options_;
+  loaded.initial_sparsity(state.get<double>("initial_sparsity"))
+      .begin_step(state.get<int64_t>("begin_step"))
+      .end_step(state.get<int64_t>("end_step"))
+      .power(state.get<double>("power"))
+      .frequency(state.get<int64_t>("frequency"));
+  loaded.final_sparsity(state.contains("final_sparsity") ? std::optional<double>(state.get<double>("final_sparsity"))
+                                                        : std::nullopt);
+  check(loaded);
+  options_ = loaded;
+}
+
+}  // namespace sparsity

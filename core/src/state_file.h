@@ -1,0 +1,20 @@
+#pragma once
+
+// Saved states on disk: a dict pickled in LibTorch's format (readable with
+// Python's torch.load), with a checksum of its content, written atomically.
+
+#include <ATen/core/ivalue.h>
+
+#include <string>
+
+namespace sparsity::detail {
+
+/// Writes `state` (a dict with string keys) to `path`, adding a "checksum" entry.
+void save_state_file(const std::string& path, const c10::IValue& state);
+
+/// Reads a file written by save_state_file and verifies its checksum. Returns
+/// the dict without the checksum. A missing, truncated or corrupt file is a
+/// std::runtime_error that names the path and `what` the file should hold.
+c10::IValue load_state_file(const std::string& path, const std::string& what);
+
+}  // namespace sparsity::detail
