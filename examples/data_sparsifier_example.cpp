@@ -21,7 +21,8 @@ class ThresholdSparsifier : public sparsity::BaseDataSparsifier {
   }
 };
 
-double zero_fraction(const at::Tensor& t) { return t.eq(0).to(torch::kDouble).mean().item<double>(); }
+// Percentage of exact zeros.
+double zero_percent(const at::Tensor& t) { return 100.0 * t.eq(0).to(torch::kDouble).mean().item<double>(); }
 
 struct Model : torch::nn::Module {
   Model(int64_t features, int64_t embedding_dim, int64_t classes)
@@ -50,13 +51,13 @@ int main() {
   thresholds.add_data("param1", param1);
   thresholds.step();  // computes the masks
   for (const auto& name : thresholds.names()) {
-    fmt::print("  {:<8} threshold {:.1f}: mask prunes {:.1%}\n", name,
+    fmt::print("  {:<8} threshold {:.1f}: mask prunes {:.1f}%\n", name,
                thresholds.data_group(name).get<double>("threshold"),
-               zero_fraction(thresholds.get_mask(name)));
+               zero_percent(thresholds.get_mask(name)));
   }
   thresholds.squash_mask();  // writes data * mask into tensor1 and param1
-  fmt::print("  after squash_mask: tensor1 is {:.1%} zeros, param1 {:.1%}\n", zero_fraction(tensor1),
-             zero_fraction(param1.detach()));
+  fmt::print("  after squash_mask: tensor1 is {:.1f}% zeros, param1 {:.1f}%\n", zero_percent(tensor1),
+             zero_percent(param1.detach()));
 
   fmt::print("\n== DataNormSparsifier on a model's embedding table ==\n");
   Model model(/*features=*/1000, /*embedding_dim=*/32, /*classes=*/10);
@@ -67,11 +68,11 @@ int main() {
   norms.add_data("emb", model.emb);
   // ... train the model ...
   norms.step();  // masks the 70% of (1 x 4) blocks with the lowest mean |x|
-  fmt::print("  embedding [{} x {}]: mask prunes {:.1%} of the table\n", model.emb->weight.size(0),
-             model.emb->weight.size(1), zero_fraction(norms.get_mask("emb")));
+  fmt::print("  embedding [{} x {}]: mask prunes {:.1f}% of the table\n", model.emb->weight.size(0),
+             model.emb->weight.size(1), zero_percent(norms.get_mask("emb")));
   norms.squash_mask();
-  fmt::print("  after squash_mask the model's own weight is {:.1%} zeros\n",
-             zero_fraction(model.emb->weight.detach()));
+  fmt::print("  after squash_mask the model's own weight is {:.1f}% zeros\n",
+             zero_percent(model.emb->weight.detach()));
 
   fmt::print("\n== 2:4 structured sparsity on a linear layer ==\n");
   sparsity::DataNormSparsifier two_of_four(
