@@ -6,13 +6,13 @@ include(CMakePackageConfigHelpers)
 
 set(SPARSITY_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/sparsity)
 
-install(TARGETS sparsity_core
+install(TARGETS sparsity_core sparsity_plugin
   EXPORT sparsityTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/core/include/sparsity
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/core/include/sparsity ${PROJECT_SOURCE_DIR}/plugin/include/sparsity
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 install(EXPORT sparsityTargets

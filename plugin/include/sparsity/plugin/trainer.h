@@ -1,0 +1,111 @@
+#pragma once
+
+#include <c10/core/Device.h>
+#include <torch/arg.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sparsity/plugin/callback.h"
+#include "sparsity/plugin/data_source.h"
+#include "sparsity/plugin/training_module.h"
+
+namespace sparsity {
+
+/// Options for `Trainer`.
+///
+/// Example:
+/// ```
+/// sparsity::Trainer trainer(sparsity::TrainerOptions().max_epochs(5).output_dir("runs/mlp").seed(42));
+/// ```
+struct TrainerOptions {
+  TORCH_ARG(int64_t, max_epochs) = 1;
+  /// Where the model and batches are put.
+  TORCH_ARG(c10::Device, device) = c10::Device(c10::kCPU);
+  /// Seeds LibTorch's generator at the start of `fit` (parameter initialization
+  /// happens before, so seed that yourself when it matters).
+  TORCH_ARG(std::optional<uint64_t>, seed) = std::nullopt;
+  /// Directory for `metrics.csv` and `checkpoint.pt`; empty: write nothing.
+  TORCH_ARG(std::string, output_dir) = "";
+  /// Write `checkpoint.pt` at every epoch end (needs output_dir).
+  TORCH_ARG(bool, checkpoint) = true;
+  /// A checkpoint to resume from: model, optimizer, callbacks, epoch.
+  TORCH_ARG(std::string, resume_from) = "";
+  /// A live progress line on a terminal; plain log lines otherwise.
+  TORCH_ARG(bool, progress) = true;
+};
+
+/// A minimal training loop in the spirit of Lightning's Trainer: epochs of
+/// batches from a `DataSource`, the loss from `TrainingModule::training_step`,
+/// optional validation, callbacks at every stage, progress, `metrics.csv` in
+/// the format of Lightning's CSVLogger, and atomic checkpoints to resume from.
+///
+/// Example:
+/// ```
+/// Classifier module;
+/// sparsity::Trainer trainer(sparsity::TrainerOptions().max_epochs(3));
+/// trainer.add_callback(std::make_shared<sparsity::PostTrainingDataSparsity>(
+///     "DataNormSparsifier", sparsity::Config{{"sparsity_level", 0.5}}));
+/// trainer.fit(module, train_data, val_data);
+/// ```
+class Trainer {
+ public:
+  Trainer();
+  explicit Trainer(TrainerOptions options, std::vector<std::shared_ptr<Callback>> callbacks = {});
+  ~Trainer();
+
+  Trainer& add_callback(std::shared_ptr<Callback> callback);
+  const std::vector<std::shared_ptr<Callback>>& callbacks() const { return callbacks_; }
+  const TrainerOptions& options() const { return options_; }
+
+  /// Trains `module` for `max_epochs` epochs (resuming from
+  /// `options().resume_from()` when set) on `train`, validating on `validation`
+  /// after each epoch when given.
+  void fit(TrainingModule& module, const DataSource& train, const DataSource* validation = nullptr);
+
+  /// The epoch being run (0-based).
+  int64_t current_epoch() const { return current_epoch_; }
+  /// Optimizer steps taken so far.
+  int64_t global_step() const { return global_step_; }
+  /// The batch being run within the epoch (0-based).
+  int64_t batch_index() const { return batch_index_; }
+  /// The loss of the last training batch.
+  double last_loss() const { return last_loss_; }
+  /// The optimizer of the running `fit`, or nullptr outside it.
+  torch::optim::Optimizer* optimizer() const { return optimizer_.get(); }
+
+  /// Records a metric for the current epoch's row of metrics.csv (and the
+  /// epoch's log line), e.g. a callback's sparsity.
+  void log(const std::string& key, double value);
+  /// The metrics of the last finished epoch: `train_loss`, `val_loss`,
+  /// `val_acc` and whatever was logged.
+  const std::map<std::string, double>& last_metrics() const { return last_metrics_; }
+
+  /// Writes a checkpoint of the running fit (model, optimizer, callbacks,
+  /// epoch, RNG) to `path`, atomically.
+  void save_checkpoint(const std::string& path, TrainingModule& module) const;
+
+ private:
+  struct Impl;
+  void run_epoch(TrainingModule& module, const DataSource& train);
+  void run_validation(TrainingModule& module, const DataSource& validation);
+  void load_checkpoint(const std::string& path, TrainingModule& module);
+
+  TrainerOptions options_;
+  std::vector<std::shared_ptr<Callback>> callbacks_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<Impl> impl_;
+  int64_t current_epoch_ = 0;
+  int64_t start_epoch_ = 0;
+  int64_t global_step_ = 0;
+  int64_t batch_index_ = 0;
+  double last_loss_ = 0.0;
+  std::map<std::string, double> epoch_metrics_;
+  std::map<std::string, double> last_metrics_;
+};
+
+}  // namespace sparsity
