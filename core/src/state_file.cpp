@@ -1,4 +1,4 @@
-#include "state_file.h"
+#include "sparsity/state_file.h"
 
 #include <fmt/format.h>
 #include <torch/csrc/jit/serialization/pickle.h>
@@ -9,7 +9,13 @@
 #include "sparsity/file_io.h"
 #include "state_checksum.h"
 
-namespace sparsity::detail {
+namespace sparsity {
+
+using detail::as_dict;
+using detail::dict_field;
+using detail::new_state_dict;
+using detail::state_checksum;
+using detail::StateDict;
 
 namespace {
 
@@ -58,4 +64,4 @@ c10::IValue load_state_file(const std::string& path, const std::string& what) {
   }
 }
 
-}  // namespace sparsity::detail
+}  // namespace sparsity

@@ -263,6 +263,10 @@ TEST(BaseDataSparsifier, ReplacingWarnsOncePerName) {
   s.add_data("other", torch::randn({2, 2}));
   s.add_data("other", torch::randn({2, 2}));
   EXPECT_EQ(log.count("replacing the data named"), 2) << log.text();
+  s.set_replace_warning(false);
+  s.add_data("third", torch::randn({2, 2}));
+  s.add_data("third", torch::randn({2, 2}));
+  EXPECT_EQ(log.count("replacing the data named"), 2) << log.text();
 }
 
 TEST(BaseDataSparsifier, MasksUserEditsAreLive) {

@@ -16,3 +16,4 @@
 #include "sparsity/data_sparsifier/registry.h"
 #include "sparsity/file_io.h"
 #include "sparsity/logging.h"
+#include "sparsity/state_file.h"

@@ -9,7 +9,7 @@
 #include <stdexcept>
 
 #include "../config_ivalue.h"
-#include "../state_file.h"
+#include "sparsity/state_file.h"
 #include "sparsity/data_sparsifier/base_data_sparsifier.h"
 #include "sparsity/logging.h"
 
@@ -172,10 +172,10 @@ void BaseDataScheduler::load_state_dict(const c10::IValue& state) {
   for (auto& [name, config] : updates) sparsifier_.data_group(name) = std::move(config);
 }
 
-void BaseDataScheduler::save(const std::string& path) const { detail::save_state_file(path, state_dict()); }
+void BaseDataScheduler::save(const std::string& path) const { save_state_file(path, state_dict()); }
 
 void BaseDataScheduler::load(const std::string& path) {
-  const c10::IValue state = detail::load_state_file(path, type_name() + " state");
+  const c10::IValue state = load_state_file(path, type_name() + " state");
   try {
     load_state_dict(state);
   } catch (const std::exception& e) {

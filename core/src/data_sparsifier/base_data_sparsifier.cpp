@@ -11,7 +11,7 @@
 
 #include "../config_ivalue.h"
 #include "mask_codec.h"
-#include "../state_file.h"
+#include "sparsity/state_file.h"
 #include "sparsity/logging.h"
 
 namespace sparsity {
@@ -107,7 +107,7 @@ at::Tensor BaseDataSparsifier::add_data(const std::string& name, const at::Tenso
         "call add_data with reuse_mask=false to start from a fresh mask",
         name, shape_of(e.mask), shape_of(data)));
   }
-  if (replace_warned_.insert(name).second) {
+  if (replace_warning_ && replace_warned_.insert(name).second) {
     logger()->warn(
         "replacing the data named '{}' (its config is kept{}); did you mean a different name? "
         "(warned once per name)",
@@ -326,11 +326,11 @@ void BaseDataSparsifier::load_state_dict(const c10::IValue& value, bool strict) 
 }
 
 void BaseDataSparsifier::save(const std::string& path) const {
-  detail::save_state_file(path, state_dict());
+  save_state_file(path, state_dict());
 }
 
 void BaseDataSparsifier::load(const std::string& path, bool strict) {
-  const c10::IValue state = detail::load_state_file(path, "sparsifier state");
+  const c10::IValue state = load_state_file(path, "sparsifier state");
   try {
     load_state_dict(state, strict);
   } catch (const std::exception& e) {

@@ -4,29 +4,52 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <mutex>
+#include <type_traits>
 #include <vector>
 
 namespace sparsity::detail {
 
 namespace {
 
-// Total order of the reference's sorts: NaN after every number; equal keys by
-// position (the reference's sort is unstable for large inputs, so its ties are
-// arbitrary; ours are reproducible).
+// The order of the reference's sorts, as unsigned integer keys: numbers by
+// value, NaN after every number (+inf included), equal keys by position (the
+// reference's sort is unstable for large inputs, so its ties are arbitrary;
+// ours are reproducible).
+//
+// A number's key is its bit pattern made monotonic (sign flipped for
+// positives, all bits flipped for negatives), with -0 folded onto +0, so that
+// a < b <=> key(a) < key(b) and a == b <=> key(a) == key(b). Every NaN maps
+// to the maximum key, above +inf's.
 template <typename T>
-inline bool key_less(T a, int64_t ia, T b, int64_t ib) {
-  const bool a_nan = std::isnan(a);
-  const bool b_nan = std::isnan(b);
-  if (a_nan != b_nan) return b_nan;
-  if (!a_nan && a != b) return a < b;
-  return ia < ib;
-}
+using KeyOf = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
 
 template <typename T>
-inline T magnitude(T x, bool l2) {
-  return l2 ? x * x : std::abs(x);
+inline KeyOf<T> order_key(T v) {
+  using U = KeyOf<T>;
+  static_assert(sizeof(U) == sizeof(T));
+  constexpr int kTop = static_cast<int>(sizeof(U) * 8 - 1);
+  constexpr U kSign = U{1} << kTop;
+  U u;
+  std::memcpy(&u, &v, sizeof u);
+  // Without branches, so that loops over keys vectorize.
+  const U flip = static_cast<U>(U{0} - (u >> kTop)) | kSign;  // all bits if negative, else the sign
+  U key = u ^ flip;
+  key = v == T(0) ? kSign : key;  // -0 and +0
+  return std::isnan(v) ? std::numeric_limits<U>::max() : key;
+}
+
+template <bool L2, typename T>
+inline T magnitude(T x) {
+  if constexpr (L2) {
+    return x * x;
+  } else {
+    return std::abs(x);
+  }
 }
 
 // Work per parallel chunk: about 64k elements, whatever the block shape.
@@ -34,8 +57,10 @@ int64_t grain_in_block_rows(int64_t elements_per_block_row) {
   return std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, elements_per_block_row));
 }
 
-template <typename T>
+template <typename T, bool L2>
 class BlockNormMasker {
+  using U = KeyOf<T>;
+
  public:
   BlockNormMasker(const T* x, int64_t rows, int64_t cols, const BlockNormMaskParams& p,
                   uint8_t* mask)
@@ -46,7 +71,6 @@ class BlockNormMasker {
         bw_(p.block_width),
         zeros_(p.zeros_per_block),
         level_(p.sparsity_level),
-        l2_(p.l2),
         mask_(mask),
         block_rows_((rows + bh_ - 1) / bh_),
         block_cols_((cols + bw_ - 1) / bw_) {}
@@ -59,7 +83,7 @@ class BlockNormMasker {
       return;
     }
     if (k < num_blocks) {
-      compute_norms();
+      compute_norm_keys();
       find_threshold(k);
     } else {
       select_all_ = true;
@@ -68,95 +92,160 @@ class BlockNormMasker {
   }
 
  private:
-  // Mean magnitude of each block over its elements inside the data, summed in
-  // T row by row, left to right, as the reference's avg_pool2d does, so that
-  // equal inputs give bit-equal norms.
-  void compute_norms() {
-    norms_.assign(static_cast<size_t>(block_rows_ * block_cols_), T(0));
+  // The order key of each block's norm: the mean magnitude over the block's
+  // elements inside the data, summed in T row by row, left to right, as the
+  // reference's avg_pool2d does, so that equal inputs give bit-equal norms.
+  void compute_norm_keys() {
+    keys_.resize(static_cast<size_t>(block_rows_ * block_cols_));
+    // Blocks wholly inside the data's columns, and the width of the last one.
+    const int64_t full_cols = cols_ / bw_;
+    const int64_t last_width = cols_ - full_cols * bw_;
     at::parallel_for(0, block_rows_, grain_in_block_rows(bh_ * cols_), [&](int64_t begin, int64_t end) {
+      std::vector<T> acc(static_cast<size_t>(block_cols_));
       for (int64_t br = begin; br < end; ++br) {
-        T* acc = norms_.data() + br * block_cols_;
+        std::fill(acc.begin(), acc.end(), T(0));
         const int64_t r0 = br * bh_;
         const int64_t r1 = std::min(rows_, r0 + bh_);
         for (int64_t r = r0; r < r1; ++r) {
           const T* row = x_ + r * cols_;
-          for (int64_t bc = 0; bc < block_cols_; ++bc) {
-            const int64_t c0 = bc * bw_;
-            const int64_t c1 = std::min(cols_, c0 + bw_);
-            T sum = acc[bc];
-            for (int64_t c = c0; c < c1; ++c) sum += magnitude(row[c], l2_);
-            acc[bc] = sum;
+          switch (bw_) {
+            case 1: accumulate_row<1>(row, acc.data(), full_cols); break;
+            case 2: accumulate_row<2>(row, acc.data(), full_cols); break;
+            case 3: accumulate_row<3>(row, acc.data(), full_cols); break;
+            case 4: accumulate_row<4>(row, acc.data(), full_cols); break;
+            case 8: accumulate_row<8>(row, acc.data(), full_cols); break;
+            default: accumulate_row_any(row, acc.data(), full_cols); break;
+          }
+          if (last_width > 0) {
+            T sum = acc[full_cols];
+            for (int64_t c = full_cols * bw_; c < cols_; ++c) sum += magnitude<L2>(row[c]);
+            acc[full_cols] = sum;
           }
         }
-        for (int64_t bc = 0; bc < block_cols_; ++bc) {
-          const int64_t count = (r1 - r0) * (std::min(cols_, bc * bw_ + bw_) - bc * bw_);
-          acc[bc] = acc[bc] / static_cast<T>(count);
-        }
+        const T full_count = static_cast<T>((r1 - r0) * bw_);
+        for (int64_t bc = 0; bc < full_cols; ++bc) acc[bc] = acc[bc] / full_count;
+        if (last_width > 0) acc[full_cols] = acc[full_cols] / static_cast<T>((r1 - r0) * last_width);
+        U* out = keys_.data() + br * block_cols_;
+        for (int64_t bc = 0; bc < block_cols_; ++bc) out[bc] = order_key(acc[bc]);
       }
     });
   }
 
-  // Finds the k-th smallest block under key_less without sorting: a k-th value
-  // selection among the numbers, then a scan for the position of the last tie.
-  void find_threshold(int64_t k) {
-    std::vector<T> numbers;
-    numbers.reserve(norms_.size());
-    for (T v : norms_)
-      if (!std::isnan(v)) numbers.push_back(v);
-    const auto count = static_cast<int64_t>(numbers.size());
-    if (k > count) {
-      // Every number, then NaN blocks by position.
-      threshold_is_nan_ = true;
-      int64_t nan_seen = 0;
-      for (int64_t b = 0; b < static_cast<int64_t>(norms_.size()); ++b) {
-        if (std::isnan(norms_[b]) && ++nan_seen == k - count) {
-          last_selected_tie_ = b;
-          break;
-        }
-      }
-      return;
+  // Adds each element's magnitude of one row to its block's sum, for the
+  // `blocks` blocks wholly inside the row, left to right within each block.
+  // With the width known the compiler vectorizes across blocks.
+  template <int BW>
+  static void accumulate_row(const T* row, T* acc, int64_t blocks) {
+    for (int64_t bc = 0; bc < blocks; ++bc) {
+      T sum = acc[bc];
+      for (int j = 0; j < BW; ++j) sum += magnitude<L2>(row[bc * BW + j]);
+      acc[bc] = sum;
     }
-    std::nth_element(numbers.begin(), numbers.begin() + (k - 1), numbers.end());
-    threshold_ = numbers[k - 1];
-    int64_t below = 0;
-    for (T v : numbers) below += v < threshold_;
-    numbers = {};
+  }
+
+  void accumulate_row_any(const T* row, T* acc, int64_t blocks) const {
+    for (int64_t bc = 0; bc < blocks; ++bc) {
+      T sum = acc[bc];
+      for (int64_t j = 0; j < bw_; ++j) sum += magnitude<L2>(row[bc * bw_ + j]);
+      acc[bc] = sum;
+    }
+  }
+
+  // Finds the k-th smallest block (1-based) under the key order without
+  // sorting or copying: a radix selection of its key, digit by digit from the
+  // most significant, then a scan for the position of the last selected tie.
+  void find_threshold(int64_t k) {
+    constexpr int kKeyBits = static_cast<int>(sizeof(U) * 8);
+    constexpr int kDigitBits = 11;
+    const int64_t n = static_cast<int64_t>(keys_.size());
+    U prefix = 0;       // the digits of the threshold found so far
+    U prefix_mask = 0;  // their bits
+    int64_t below = 0;  // keys smaller than the threshold
+    int64_t rank = k;   // the threshold's rank among keys matching prefix
+    for (int shift = kKeyBits; shift > 0;) {
+      const int bits = std::min(kDigitBits, shift);
+      shift -= bits;
+      const U digit_mask = static_cast<U>((U{1} << bits) - 1);
+      const size_t bins = size_t{1} << bits;
+      std::vector<int64_t> hist(bins, 0);
+      std::mutex merge;
+      at::parallel_for(0, n, int64_t{1} << 16, [&](int64_t begin, int64_t end) {
+        std::vector<int64_t> local(bins, 0);
+        const U* key = keys_.data();
+        if (prefix_mask == 0) {
+          for (int64_t b = begin; b < end; ++b) ++local[(key[b] >> shift) & digit_mask];
+        } else {
+          for (int64_t b = begin; b < end; ++b) {
+            if ((key[b] & prefix_mask) == prefix) ++local[(key[b] >> shift) & digit_mask];
+          }
+        }
+        std::lock_guard<std::mutex> lock(merge);
+        for (size_t i = 0; i < bins; ++i) hist[i] += local[i];
+      });
+      size_t digit = 0;
+      while (hist[digit] < rank) {
+        rank -= hist[digit];
+        below += hist[digit];
+        ++digit;
+      }
+      prefix |= static_cast<U>(static_cast<U>(digit) << shift);
+      prefix_mask |= static_cast<U>(digit_mask << shift);
+    }
+    threshold_ = prefix;
+    // The threshold's ties are selected by position: the first k - below.
     int64_t ties_needed = k - below;
-    for (int64_t b = 0; b < static_cast<int64_t>(norms_.size()); ++b) {
-      if (norms_[b] == threshold_ && --ties_needed == 0) {
+    for (int64_t b = 0; b < n; ++b) {
+      if (keys_[b] == threshold_ && --ties_needed == 0) {
         last_selected_tie_ = b;
         break;
       }
     }
   }
 
+  // Branch-free: whether a block is selected is as random as the data.
   bool selected(int64_t b) const {
-    if (select_all_) return true;
-    const T v = norms_[b];
-    if (threshold_is_nan_) return !std::isnan(v) || b <= last_selected_tie_;
-    return v < threshold_ || (v == threshold_ && b <= last_selected_tie_);
+    const U key = keys_[b];
+    return (key < threshold_) | ((key == threshold_) & (b <= last_selected_tie_));
   }
 
   void write_mask() {
     const int64_t block_size = bh_ * bw_;
     at::parallel_for(0, block_rows_, grain_in_block_rows(bh_ * cols_), [&](int64_t begin, int64_t end) {
-      std::vector<T> keys(static_cast<size_t>(block_size));
+      // A selected block is zeroed whole, or loses its smallest elements
+      // (`partial`); the others are kept.
+      const bool partial = zeros_ < block_size;
+      std::vector<uint8_t> keep(static_cast<size_t>(block_cols_));
+      std::vector<int64_t> partial_blocks(static_cast<size_t>(block_cols_));
+      std::vector<U> keys(static_cast<size_t>(block_size));
       std::vector<int64_t> order(static_cast<size_t>(block_size));
-      std::vector<uint8_t> zero(static_cast<size_t>(block_size));
       for (int64_t br = begin; br < end; ++br) {
         const int64_t r0 = br * bh_;
         const int64_t h = std::min(rows_, r0 + bh_) - r0;
+        int64_t num_partial = 0;
         for (int64_t bc = 0; bc < block_cols_; ++bc) {
-          const int64_t c0 = bc * bw_;
-          const int64_t w = std::min(cols_, c0 + bw_) - c0;
-          uint8_t* m = mask_ + r0 * cols_ + c0;
-          if (!selected(br * block_cols_ + bc)) {
-            for (int64_t i = 0; i < h; ++i) std::memset(m + i * cols_, 1, static_cast<size_t>(w));
-          } else if (zeros_ >= block_size) {
-            for (int64_t i = 0; i < h; ++i) std::memset(m + i * cols_, 0, static_cast<size_t>(w));
-          } else {
-            sparsify_block(x_ + r0 * cols_ + c0, h, w, m, keys, order, zero);
+          const bool sel = select_all_ || selected(br * block_cols_ + bc);
+          keep[bc] = !sel | partial;
+          partial_blocks[num_partial] = bc;
+          num_partial += sel & partial;
+        }
+        // The block row's first row, then copies of it; the smallest elements
+        // of the partial blocks are zeroed afterwards.
+        uint8_t* first = mask_ + r0 * cols_;
+        if (bw_ == 1) {
+          std::memcpy(first, keep.data(), static_cast<size_t>(cols_));
+        } else {
+          for (int64_t bc = 0; bc < block_cols_; ++bc) {
+            const int64_t c0 = bc * bw_;
+            const int64_t w = std::min(cols_, c0 + bw_) - c0;
+            const uint8_t v = keep[bc];
+            for (int64_t j = 0; j < w; ++j) first[c0 + j] = v;
           }
+        }
+        for (int64_t i = 1; i < h; ++i) std::memcpy(first + i * cols_, first, static_cast<size_t>(cols_));
+        for (int64_t p = 0; p < num_partial; ++p) {
+          const int64_t c0 = partial_blocks[p] * bw_;
+          const int64_t w = std::min(cols_, c0 + bw_) - c0;
+          sparsify_block(x_ + r0 * cols_ + c0, h, w, first + c0, keys, order);
         }
       }
     });
@@ -164,46 +253,76 @@ class BlockNormMasker {
 
   // Zeroes the `zeros_` smallest elements of one block. Positions past the
   // data's edge take part as NaN, as the reference's NaN padding does.
-  void sparsify_block(const T* x, int64_t h, int64_t w, uint8_t* m, std::vector<T>& keys,
-                      std::vector<int64_t>& order, std::vector<uint8_t>& zero) const {
+  void sparsify_block(const T* x, int64_t h, int64_t w, uint8_t* m, std::vector<U>& keys,
+                      std::vector<int64_t>& order) const {
     const int64_t n = bh_ * bw_;
+    if (n <= 4) return sparsify_small_block<4>(x, h, w, m);
+    if (n <= 8) return sparsify_small_block<8>(x, h, w, m);
+    if (n <= 16) return sparsify_small_block<16>(x, h, w, m);
+    if (n <= 32) return sparsify_small_block<32>(x, h, w, m);
     for (int64_t i = 0; i < bh_; ++i) {
       for (int64_t j = 0; j < bw_; ++j) {
-        keys[i * bw_ + j] = (i < h && j < w) ? magnitude(x[i * cols_ + j], l2_)
-                                             : std::numeric_limits<T>::quiet_NaN();
+        keys[i * bw_ + j] = (i < h && j < w) ? order_key(magnitude<L2>(x[i * cols_ + j])) : kNaNKey;
       }
     }
-    if (n <= 32) {
-      // Rank by counting: branch-light and faster than a sort for small blocks.
-      for (int64_t a = 0; a < n; ++a) {
-        int64_t rank = 0;
-        for (int64_t b = 0; b < n; ++b) rank += key_less(keys[b], b, keys[a], a);
-        zero[a] = rank < zeros_;
-      }
-    } else {
-      for (int64_t a = 0; a < n; ++a) order[a] = a;
-      std::nth_element(order.begin(), order.begin() + (zeros_ - 1), order.begin() + n,
-                       [&](int64_t a, int64_t b) { return key_less(keys[a], a, keys[b], b); });
-      std::fill(zero.begin(), zero.begin() + n, 0);
-      for (int64_t a = 0; a < zeros_; ++a) zero[order[a]] = 1;
+    for (int64_t a = 0; a < n; ++a) order[a] = a;
+    std::nth_element(order.begin(), order.begin() + (zeros_ - 1), order.begin() + n,
+                     [&](int64_t a, int64_t b) { return keys[a] < keys[b] || (keys[a] == keys[b] && a < b); });
+    for (int64_t a = 0; a < zeros_; ++a) {
+      const int64_t i = order[a] / bw_;
+      const int64_t j = order[a] % bw_;
+      if (i < h && j < w) m[i * cols_ + j] = 0;
     }
-    for (int64_t i = 0; i < h; ++i)
-      for (int64_t j = 0; j < w; ++j) m[i * cols_ + j] = zero[i * bw_ + j] ? 0 : 1;
   }
+
+  // The same for blocks of at most P elements: each element's rank by
+  // counting, over P keys so that the loops have a fixed length. The keys past
+  // the block (index >= bh * bw) are NaN too; being after every position of
+  // the block, they change no rank that is used.
+  template <int P>
+  void sparsify_small_block(const T* x, int64_t h, int64_t w, uint8_t* m) const {
+    std::array<U, P> key;
+    key.fill(kNaNKey);
+    for (int64_t i = 0; i < h; ++i) {
+      for (int64_t j = 0; j < w; ++j) key[i * bw_ + j] = order_key(magnitude<L2>(x[i * cols_ + j]));
+    }
+    // Each pair compared once; of equal keys the first position ranks first.
+    std::array<uint8_t, P> rank{};
+    for (int a = 0; a < P; ++a) {
+      for (int b = a + 1; b < P; ++b) {
+        const bool b_first = key[b] < key[a];
+        rank[a] += b_first;
+        rank[b] += !b_first;
+      }
+    }
+    for (int64_t i = 0; i < h; ++i) {
+      for (int64_t j = 0; j < w; ++j) m[i * cols_ + j] = rank[i * bw_ + j] >= zeros_;
+    }
+  }
+
+  static constexpr U kNaNKey = std::numeric_limits<U>::max();
 
   const T* x_;
   const int64_t rows_, cols_, bh_, bw_, zeros_;
   const double level_;
-  const bool l2_;
   uint8_t* mask_;
   const int64_t block_rows_, block_cols_;
 
-  std::vector<T> norms_;
+  std::vector<U> keys_;  // order key of each block's norm
   bool select_all_ = false;
-  bool threshold_is_nan_ = false;
-  T threshold_ = T(0);
+  U threshold_ = 0;
   int64_t last_selected_tie_ = -1;
 };
+
+template <typename T>
+void run_masker(const T* x, int64_t rows, int64_t cols, const BlockNormMaskParams& params,
+                uint8_t* mask) {
+  if (params.l2) {
+    BlockNormMasker<T, true>(x, rows, cols, params, mask).run();
+  } else {
+    BlockNormMasker<T, false>(x, rows, cols, params, mask).run();
+  }
+}
 
 }  // namespace
 
@@ -223,10 +342,10 @@ void block_norm_mask(const at::Tensor& data, int64_t rows, int64_t cols,
   if (rows * cols == 0) return;
   uint8_t* m = mask.data_ptr<uint8_t>();
   if (data.scalar_type() == at::kDouble) {
-    BlockNormMasker<double>(data.data_ptr<double>(), rows, cols, params, m).run();
+    run_masker<double>(data.data_ptr<double>(), rows, cols, params, m);
   } else {
     TORCH_INTERNAL_ASSERT(data.scalar_type() == at::kFloat);
-    BlockNormMasker<float>(data.data_ptr<float>(), rows, cols, params, m).run();
+    run_masker<float>(data.data_ptr<float>(), rows, cols, params, m);
   }
 }
 

@@ -5,5 +5,10 @@
 
 #include "sparsity/plugin/callback.h"
 #include "sparsity/plugin/data_source.h"
+#include "sparsity/plugin/model_copy.h"
+#include "sparsity/plugin/parameter_selection.h"
+#include "sparsity/plugin/post_training_data_sparsity.h"
+#include "sparsity/plugin/sparsity_report.h"
 #include "sparsity/plugin/trainer.h"
+#include "sparsity/plugin/training_aware_data_sparsity.h"
 #include "sparsity/plugin/training_module.h"

@@ -109,6 +109,11 @@ class BaseDataSparsifier {
   /// Data schedulers call it before writing scheduled values.
   void check_config(const std::string& name, const Config& config) const;
 
+  /// Whether replacing the data of a name logs a warning (on by default, as the
+  /// reference warns). Code that re-attaches data on purpose, as the training
+  /// callbacks do every epoch, turns it off.
+  void set_replace_warning(bool enabled) { replace_warning_ = enabled; }
+
   /// Whether `step()` updates masks; data schedulers turn it back on at each of
   /// their steps (the reference's `enable_mask_update`).
   bool mask_update_enabled() const { return mask_update_enabled_; }
@@ -164,6 +169,7 @@ class BaseDataSparsifier {
   std::unordered_map<std::string, Entry> entries_;
   std::set<std::string> replace_warned_;
   bool mask_update_enabled_ = true;
+  bool replace_warning_ = true;
   int64_t step_count_ = 0;
 };
 

@@ -84,9 +84,14 @@ class Trainer {
   /// The metrics of the last finished epoch: `train_loss`, `val_loss`,
   /// `val_acc` and whatever was logged.
   const std::map<std::string, double>& last_metrics() const { return last_metrics_; }
+  /// The metrics of the running epoch so far: `train_loss` once its batches
+  /// are done (from on_train_epoch_end), `val_loss` / `val_acc` once validation
+  /// has run (from on_validation_epoch_end), and whatever was logged.
+  const std::map<std::string, double>& epoch_metrics() const { return epoch_metrics_; }
 
   /// Writes a checkpoint of the running fit (model, optimizer, callbacks,
-  /// epoch, RNG) to `path`, atomically.
+  /// epoch, RNG) to `path`, atomically; for callbacks (outside `fit` there is
+  /// no optimizer to save: std::logic_error). Its epoch is the last finished one.
   void save_checkpoint(const std::string& path, TrainingModule& module) const;
 
  private:

@@ -2,12 +2,13 @@
 
 // Saved states on disk: a dict pickled in LibTorch's format (readable with
 // Python's torch.load), with a checksum of its content, written atomically.
+// What sparsifiers, schedulers and the Trainer's checkpoints are saved with.
 
 #include <ATen/core/ivalue.h>
 
 #include <string>
 
-namespace sparsity::detail {
+namespace sparsity {
 
 /// Writes `state` (a dict with string keys) to `path`, adding a "checksum" entry.
 void save_state_file(const std::string& path, const c10::IValue& state);
@@ -17,4 +18,4 @@ void save_state_file(const std::string& path, const c10::IValue& state);
 /// std::runtime_error that names the path and `what` the file should hold.
 c10::IValue load_state_file(const std::string& path, const std::string& what);
 
-}  // namespace sparsity::detail
+}  // namespace sparsity

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <torch/arg.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sparsity/config.h"
+#include "sparsity/plugin/callback.h"
+#include "sparsity/plugin/model_copy.h"
+#include "sparsity/plugin/parameter_selection.h"
+#include "sparsity/plugin/sparsity_report.h"
+
+namespace torch {
+namespace nn {
+class Module;
+}
+}  // namespace torch
+
+namespace sparsity {
+
+class BaseDataSparsifier;
+
+/// Options of `PostTrainingDataSparsity` beyond the reference's.
+struct PostTrainingDataSparsityOptions {
+  /// Which parameters are sparsified (default: all, as the reference).
+  TORCH_ARG(ParameterSelection, parameters) = {};
+  /// Builds a fresh model when the trained one is not cloneable.
+  TORCH_ARG(ModelFactory, model_factory) = nullptr;
+};
+
+/// Sparsifies a copy of the model once training is done (the reference's
+/// `PostTrainingDataSparsity`). At `on_fit_end`: deep-copies the module's model,
+/// puts the copy in eval mode, creates the data sparsifier by type name and
+/// arguments (`make_data_sparsifier`), attaches every selected parameter
+/// (`a.b.weight` as `a_b_weight`), `step()`, `squash_mask()`, and logs each
+/// layer's sparsity. The trained model is untouched; `sparsified()` is the copy.
+///
+/// Example:
+/// ```
+/// auto post = std::make_shared<sparsity::PostTrainingDataSparsity>(
+///     "DataNormSparsifier", sparsity::Config{{"sparsity_level", 0.8}, {"sparse_block_shape", {1, 4}}});
+/// trainer.add_callback(post);
+/// trainer.fit(module, train);
+/// auto sparse_model = post->sparsified();
+/// ```
+class PostTrainingDataSparsity : public Callback {
+ public:
+  PostTrainingDataSparsity(std::string data_sparsifier_type, Config data_sparsifier_args,
+                           PostTrainingDataSparsityOptions options = {});
+  ~PostTrainingDataSparsity() override;
+
+  /// The sparsified copy; null before `on_fit_end`.
+  std::shared_ptr<torch::nn::Module> sparsified() const { return sparsified_; }
+  /// The sparsifier that sparsified it; null before `on_fit_end`.
+  BaseDataSparsifier* data_sparsifier() const { return data_sparsifier_.get(); }
+  /// Per-parameter sparsity of the copy; empty before `on_fit_end`.
+  const std::vector<LayerSparsity>& report() const { return report_; }
+
+  void on_fit_end(Trainer& trainer, TrainingModule& module) override;
+  std::string name() const override { return "PostTrainingDataSparsity"; }
+
+ private:
+  std::string type_;
+  Config args_;
+  PostTrainingDataSparsityOptions options_;
+  std::unique_ptr<BaseDataSparsifier> data_sparsifier_;
+  std::shared_ptr<torch::nn::Module> sparsified_;
+  std::vector<LayerSparsity> report_;
+};
+
+}  // namespace sparsity

@@ -1,0 +1,115 @@
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <torch/arg.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sparsity/config.h"
+#include "sparsity/plugin/callback.h"
+#include "sparsity/plugin/model_copy.h"
+#include "sparsity/plugin/parameter_selection.h"
+#include "sparsity/plugin/sparsity_report.h"
+
+namespace torch {
+namespace nn {
+class Module;
+}
+}  // namespace torch
+
+namespace sparsity {
+
+class BaseDataSparsifier;
+class BaseDataScheduler;
+
+/// Options of `TrainingAwareDataSparsity` beyond the reference's.
+struct TrainingAwareDataSparsityOptions {
+  /// Which parameters are sparsified (default: all, as the reference).
+  TORCH_ARG(ParameterSelection, parameters) = {};
+  /// Builds a fresh model when the trained one is not cloneable.
+  TORCH_ARG(ModelFactory, model_factory) = nullptr;
+  /// Also apply the masks to the live model and keep them applied: pruned
+  /// weights are zeroed at each mask update, their gradients are masked, and
+  /// they are zeroed again after every optimizer step, so the network trains
+  /// around its sparsity (gradual magnitude pruning). Off: the reference's
+  /// behaviour, the live model is never touched.
+  TORCH_ARG(bool, apply_to_model) = false;
+  /// Update the masks (copy, attach, sparsifier and scheduler steps) every N
+  /// optimizer steps instead of at each epoch end; 0 = at epoch ends. The
+  /// scheduler then counts updates, not epochs.
+  TORCH_ARG(int64_t, update_every_n_steps) = 0;
+};
+
+/// Sparsifies a copy of the model during training under a data scheduler (the
+/// reference's `TrainingAwareDataSparsity`):
+/// - `on_train_start`: creates the sparsifier and scheduler by type name,
+///   deep-copies the model and attaches the copy's parameters;
+/// - `on_train_epoch_start`: restores the sparsifier state saved at the last
+///   epoch end;
+/// - `on_train_epoch_end`: deep-copies the model afresh, attaches it with each
+///   name's config carried over (so scheduled levels persist), sparsifier
+///   `step()`, scheduler `step()`, saves the state; logs the sparsity
+///   (`data_sparsity` and `sparsity/<parameter>` in metrics.csv);
+/// - `on_train_end`: `squash_mask()`, so `sparsified()` is the sparse copy, and
+///   logs the per-layer table.
+/// With `apply_to_model` the masks also hold on the live model (see the
+/// option). The callback's state (sparsifier, scheduler, masks) goes into the
+/// Trainer's checkpoints: a resumed run computes the same masks and levels as
+/// an uninterrupted one.
+///
+/// Example:
+/// ```
+/// auto aware = std::make_shared<sparsity::TrainingAwareDataSparsity>(
+///     "DataNormSparsifier", sparsity::Config{{"sparsity_level", 0.9}},
+///     "CubicSLScheduler", sparsity::Config{{"delta_t", 1}, {"total_t", 5}},
+///     sparsity::TrainingAwareDataSparsityOptions().apply_to_model(true).parameters({{"*weight"}, {}}));
+/// ```
+class TrainingAwareDataSparsity : public Callback {
+ public:
+  TrainingAwareDataSparsity(std::string data_sparsifier_type, Config data_sparsifier_args,
+                            std::string data_scheduler_type, Config data_scheduler_args,
+                            TrainingAwareDataSparsityOptions options = {});
+  ~TrainingAwareDataSparsity() override;
+
+  /// The latest sparsified copy (sparse for good after `on_train_end`).
+  std::shared_ptr<torch::nn::Module> sparsified() const { return sparsified_; }
+  BaseDataSparsifier* data_sparsifier() const { return data_sparsifier_.get(); }
+  BaseDataScheduler* data_scheduler() const { return data_scheduler_.get(); }
+  /// Per-parameter sparsity of the copy at the last update.
+  const std::vector<LayerSparsity>& report() const { return report_; }
+  const TrainingAwareDataSparsityOptions& options() const { return options_; }
+
+  void on_train_start(Trainer& trainer, TrainingModule& module) override;
+  void on_train_epoch_start(Trainer& trainer, TrainingModule& module) override;
+  void on_train_batch_end(Trainer& trainer, TrainingModule& module) override;
+  void on_train_epoch_end(Trainer& trainer, TrainingModule& module) override;
+  void on_train_end(Trainer& trainer, TrainingModule& module) override;
+  std::string name() const override { return "TrainingAwareDataSparsity"; }
+
+  c10::IValue state_dict() const override;
+  void load_state_dict(const c10::IValue& state) override;
+
+ private:
+  void update_masks(Trainer& trainer, TrainingModule& module);
+  void apply_masks_to_live_model();
+  void remove_gradient_hooks();
+
+  std::string sparsifier_type_, scheduler_type_;
+  Config sparsifier_args_, scheduler_args_;
+  TrainingAwareDataSparsityOptions options_;
+  std::unique_ptr<BaseDataSparsifier> data_sparsifier_;
+  std::unique_ptr<BaseDataScheduler> data_scheduler_;
+  std::shared_ptr<torch::nn::Module> sparsified_;
+  std::vector<std::string> attached_;  ///< dotted names of the attached parameters
+  std::shared_ptr<c10::IValue> saved_state_;       ///< sparsifier state at the last update
+  std::shared_ptr<c10::IValue> resumed_state_;     ///< this callback's state from a checkpoint
+  std::map<std::string, at::Tensor> live_parameters_;  ///< dotted name -> the live model's tensor
+  std::vector<std::pair<at::Tensor, unsigned>> gradient_hooks_;
+  std::vector<LayerSparsity> report_;
+};
+
+}  // namespace sparsity

@@ -1,0 +1,236 @@
+#include "checkpoint.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+// core's saved-state files (checksummed pickled dicts, written atomically).
+#include "sparsity/state_file.h"
+
+namespace sparsity::detail {
+
+namespace {
+
+std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
+
+c10::impl::GenericDict new_dict() { return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get()); }
+
+// Every parameter then every buffer, by qualified name (as state_dict() in Python).
+std::vector<std::pair<std::string, at::Tensor>> named_tensors(const torch::nn::Module& model) {
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& item : model.named_parameters(/*recurse=*/true))
+    if (item.value().defined()) tensors.emplace_back(item.key(), item.value());
+  for (const auto& item : model.named_buffers(/*recurse=*/true))
+    if (item.value().defined()) tensors.emplace_back(item.key(), item.value());
+  return tensors;
+}
+
+}  // namespace
+
+std::string message_of(const std::exception& e) {
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) return c10_error->what_without_backtrace();
+  return e.what();
+}
+
+c10::impl::GenericDict model_state(const torch::nn::Module& model) {
+  c10::impl::GenericDict state = new_dict();
+  for (const auto& [name, tensor] : named_tensors(model)) state.insert(name, tensor.detach().to(at::kCPU));
+  return state;
+}
+
+void load_model_state(torch::nn::Module& model, const c10::IValue& value) {
+  if (!value.isGenericDict()) throw std::runtime_error(fmt::format("'model' is a {}, not a dict", value.tagKind()));
+  const c10::impl::GenericDict state = value.toGenericDict();
+  std::vector<std::string> problems;
+  std::set<std::string> expected;
+  const auto tensors = named_tensors(model);
+  for (const auto& [name, tensor] : tensors) {
+    expected.insert(name);
+    const auto found = state.find(name);
+    if (found == state.end()) {
+      problems.push_back(fmt::format("'{}' (shape {}) is missing from the checkpoint", name, shape_of(tensor)));
+    } else if (!found->value().isTensor()) {
+      problems.push_back(fmt::format("'{}' is a {} in the checkpoint, not a tensor", name, found->value().tagKind()));
+    } else if (found->value().toTensor().sizes() != tensor.sizes()) {
+      problems.push_back(fmt::format("'{}' has shape {} in the checkpoint but {} in the model", name,
+                                     shape_of(found->value().toTensor()), shape_of(tensor)));
+    }
+  }
+  for (const auto& entry : state) {
+    const std::string name = entry.key().isString() ? entry.key().toStringRef() : entry.key().tagKind();
+    if (expected.count(name) == 0) problems.push_back(fmt::format("'{}' is in the checkpoint but not in the model", name));
+  }
+  if (!problems.empty())
+    throw std::runtime_error(fmt::format("the model does not match the checkpoint's: {}", fmt::join(problems, "; ")));
+  at::NoGradGuard no_grad;
+  for (const auto& [name, tensor] : tensors) {
+    at::Tensor target = tensor;  // shares the module's tensor
+    target.copy_(state.at(name).toTensor());
+  }
+}
+
+namespace {
+
+// LibTorch's Optimizer::load restores the per-parameter state but not the
+// param groups' options, so a learning rate changed during training (by a
+// scheduler or a callback) would be lost; the archive carries them as well.
+const char* const kLearningRatesKey = "sparsity/learning_rates";
+
+std::optional<std::vector<double>> learning_rates(const torch::optim::Optimizer& optimizer) {
+  std::vector<double> rates;
+  try {
+    for (const auto& group : optimizer.param_groups()) rates.push_back(group.options().get_lr());
+  } catch (const std::exception&) {
+    return std::nullopt;  // options of a custom optimizer without get_lr()
+  }
+  return rates;
+}
+
+}  // namespace
+
+at::Tensor optimizer_state(const torch::optim::Optimizer& optimizer) {
+  torch::serialize::OutputArchive archive;
+  optimizer.save(archive);
+  if (const auto rates = learning_rates(optimizer))
+    archive.write(kLearningRatesKey, at::tensor(*rates, at::kDouble), /*is_buffer=*/true);
+  std::ostringstream stream;
+  archive.save_to(stream);
+  const std::string bytes = stream.str();
+  at::Tensor tensor = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
+  if (!bytes.empty()) std::memcpy(tensor.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  return tensor;
+}
+
+void load_optimizer_state(torch::optim::Optimizer& optimizer, const c10::IValue& value, c10::Device device) {
+  if (!value.isTensor() || value.toTensor().scalar_type() != at::kByte || value.toTensor().dim() != 1)
+    throw std::runtime_error("'optimizer' is not a 1-D uint8 tensor of the optimizer's archive");
+  const at::Tensor bytes = value.toTensor().contiguous();
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), static_cast<size_t>(bytes.numel()),
+                      device);
+    optimizer.load(archive);
+    at::Tensor rates;
+    if (archive.try_read(kLearningRatesKey, rates, /*is_buffer=*/true)) {
+      rates = rates.to(at::kCPU);
+      if (rates.numel() != static_cast<int64_t>(optimizer.param_groups().size()))
+        throw std::runtime_error(fmt::format("the checkpoint has the learning rates of {} param groups, the optimizer "
+                                             "has {}",
+                                             rates.numel(), optimizer.param_groups().size()));
+      for (size_t i = 0; i < optimizer.param_groups().size(); ++i)
+        optimizer.param_groups()[i].options().set_lr(rates[static_cast<int64_t>(i)].item<double>());
+    }
+  } catch (const std::exception& e) {
+    throw std::runtime_error("the optimizer's state does not load into this optimizer (is it another type, or "
+                             "over other parameters?): " +
+                             message_of(e));
+  }
+}
+
+at::Tensor cpu_rng_state() {
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get_state();
+}
+
+void set_cpu_rng_state(const c10::IValue& value) {
+  if (!value.isTensor() || value.toTensor().scalar_type() != at::kByte)
+    throw std::runtime_error("'rng' is not a uint8 tensor of a generator state");
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  try {
+    generator.set_state(value.toTensor());
+  } catch (const std::exception& e) {
+    throw std::runtime_error("'rng' is not a state of LibTorch's CPU generator: " + message_of(e));
+  }
+}
+
+c10::IValue metrics_to_ivalue(const std::vector<MetricsRow>& rows) {
+  c10::impl::GenericList list(c10::DictType::create(c10::StringType::get(), c10::AnyType::get()));
+  for (const auto& row : rows) {
+    c10::impl::GenericDict dict = new_dict();
+    dict.insert("epoch", row.epoch);
+    dict.insert("step", row.step);
+    for (const auto& [key, value] : row.values) dict.insert(key, value);
+    list.push_back(dict);
+  }
+  return list;
+}
+
+std::vector<MetricsRow> metrics_from_ivalue(const c10::IValue& value) {
+  if (!value.isList()) throw std::runtime_error(fmt::format("'metrics_history' is a {}, not a list", value.tagKind()));
+  std::vector<MetricsRow> rows;
+  for (const c10::IValue& item : value.toListRef()) {
+    if (!item.isGenericDict())
+      throw std::runtime_error(fmt::format("a row of 'metrics_history' is a {}, not a dict", item.tagKind()));
+    MetricsRow row;
+    bool has_epoch = false, has_step = false;
+    for (const auto& entry : item.toGenericDict()) {
+      if (!entry.key().isString()) throw std::runtime_error("a row of 'metrics_history' has a key that is not a string");
+      const std::string& key = entry.key().toStringRef();
+      const c10::IValue& v = entry.value();
+      if (key == "epoch" || key == "step") {
+        if (!v.isInt()) throw std::runtime_error(fmt::format("'{}' of a metrics row is a {}, not an int", key, v.tagKind()));
+        (key == "epoch" ? row.epoch : row.step) = v.toInt();
+        (key == "epoch" ? has_epoch : has_step) = true;
+      } else if (v.isDouble() || v.isInt()) {
+        row.values[key] = v.isDouble() ? v.toDouble() : static_cast<double>(v.toInt());
+      } else {
+        throw std::runtime_error(fmt::format("metric '{}' of a metrics row is a {}, not a number", key, v.tagKind()));
+      }
+    }
+    if (!has_epoch || !has_step) throw std::runtime_error("a row of 'metrics_history' lacks 'epoch' or 'step'");
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+void write_checkpoint(const std::string& path, const c10::impl::GenericDict& checkpoint) {
+  save_state_file(path, checkpoint);
+}
+
+c10::IValue checkpoint_field(const c10::impl::GenericDict& checkpoint, const std::string& key) {
+  const auto found = checkpoint.find(key);
+  if (found == checkpoint.end()) throw std::runtime_error(fmt::format("the checkpoint has no '{}'", key));
+  return found->value();
+}
+
+c10::impl::GenericDict read_checkpoint(const std::string& path) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error))
+    throw std::runtime_error(fmt::format("no checkpoint at '{}': {}", path,
+                                         error ? error.message() : std::string("no such file")));
+  const c10::IValue root = load_state_file(path, "a sparsity checkpoint");
+  if (!root.isGenericDict()) throw std::runtime_error(fmt::format("'{}' is not a sparsity checkpoint", path));
+  c10::impl::GenericDict checkpoint = root.toGenericDict();
+  const auto format = checkpoint.find("format");
+  if (format == checkpoint.end() || !format->value().isString() || format->value().toStringRef() != kCheckpointFormat) {
+    const std::string found = format == checkpoint.end()      ? std::string("missing")
+                              : format->value().isString() ? "'" + format->value().toStringRef() + "'"
+                                                           : "a " + format->value().tagKind();
+    throw std::runtime_error(
+        fmt::format("'{}' is not a sparsity checkpoint (its 'format' is {}, not '{}')", path, found, kCheckpointFormat));
+  }
+  const auto version = checkpoint.find("version");
+  if (version == checkpoint.end() || !version->value().isInt() || version->value().toInt() != kCheckpointVersion)
+    throw std::runtime_error(fmt::format(
+        "'{}' is a sparsity checkpoint of version {}; this build reads version {}", path,
+        version != checkpoint.end() && version->value().isInt() ? std::to_string(version->value().toInt()) : "?",
+        kCheckpointVersion));
+  return checkpoint;
+}
+
+}  // namespace sparsity::detail

@@ -1,0 +1,96 @@
+#include "sparsity/plugin/data_source.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+
+namespace sparsity {
+
+namespace {
+
+std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
+
+}  // namespace
+
+DataSource::DataSource(at::Tensor inputs, at::Tensor targets, int64_t batch_size, bool shuffle, uint64_t seed,
+                       bool drop_last)
+    : inputs_(std::move(inputs)),
+      targets_(std::move(targets)),
+      batch_size_(batch_size),
+      shuffle_(shuffle),
+      seed_(seed),
+      drop_last_(drop_last) {
+  if (!inputs_.defined() || !targets_.defined())
+    throw std::invalid_argument(fmt::format("DataSource: the {} tensor is undefined",
+                                            inputs_.defined() ? "targets" : "inputs"));
+  if (inputs_.dim() == 0 || targets_.dim() == 0)
+    throw std::invalid_argument(fmt::format(
+        "DataSource: inputs and targets need a first dimension that indexes the examples; got inputs of shape {} "
+        "and targets of shape {}",
+        shape_of(inputs_), shape_of(targets_)));
+  if (inputs_.size(0) != targets_.size(0))
+    throw std::invalid_argument(fmt::format(
+        "DataSource: inputs and targets must have the same number of examples (first dimension); got inputs of "
+        "shape {} and targets of shape {}",
+        shape_of(inputs_), shape_of(targets_)));
+  if (inputs_.size(0) == 0)
+    throw std::invalid_argument(fmt::format("DataSource: no examples (inputs of shape {}, targets of shape {})",
+                                            shape_of(inputs_), shape_of(targets_)));
+  if (batch_size_ < 1)
+    throw std::invalid_argument(fmt::format("DataSource: batch_size must be at least 1, got {}", batch_size_));
+  if (drop_last_ && inputs_.size(0) < batch_size_)
+    throw std::invalid_argument(
+        fmt::format("DataSource: drop_last with {} examples and batch_size {} leaves no batch", inputs_.size(0),
+                    batch_size_));
+}
+
+int64_t DataSource::size() const { return inputs_.size(0); }
+
+int64_t DataSource::num_batches() const {
+  return drop_last_ ? size() / batch_size_ : (size() + batch_size_ - 1) / batch_size_;
+}
+
+std::vector<int64_t> DataSource::order(int64_t epoch) const {
+  if (epoch < 0) throw std::invalid_argument(fmt::format("DataSource::order: epoch must be >= 0, got {}", epoch));
+  std::vector<int64_t> order(static_cast<size_t>(size()));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  if (shuffle_) {
+    // Its own generator, seeded from (seed, epoch): reproducible per epoch and
+    // independent of LibTorch's global generator and of earlier epochs.
+    const auto e = static_cast<uint64_t>(epoch);
+    std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32), static_cast<uint32_t>(e),
+                      static_cast<uint32_t>(e >> 32)};
+    std::mt19937_64 generator(seq);
+    std::shuffle(order.begin(), order.end(), generator);
+  }
+  return order;
+}
+
+Batch DataSource::batch(const std::vector<int64_t>& order, int64_t index) const {
+  if (static_cast<int64_t>(order.size()) != size())
+    throw std::invalid_argument(fmt::format("DataSource::batch: the order has {} entries for {} examples",
+                                            order.size(), size()));
+  if (index < 0 || index >= num_batches())
+    throw std::out_of_range(
+        fmt::format("DataSource::batch: batch {} is out of range (the epoch has {} batches)", index, num_batches()));
+  const int64_t begin = index * batch_size_;
+  const int64_t count = std::min(batch_size_, size() - begin);
+  at::Tensor indices =
+      at::tensor(c10::ArrayRef<int64_t>(order.data() + begin, static_cast<size_t>(count)), at::kLong);
+  const at::Tensor input_indices = indices.to(inputs_.device());
+  const at::Tensor target_indices =
+      targets_.device() == inputs_.device() ? input_indices : indices.to(targets_.device());
+  return Batch(inputs_.index_select(0, input_indices), targets_.index_select(0, target_indices));
+}
+
+at::Tensor DataSource::stack(const std::vector<at::Tensor>& tensors) {
+  if (tensors.empty()) throw std::invalid_argument("DataSource::from_dataset: the dataset is empty");
+  return at::stack(tensors);
+}
+
+}  // namespace sparsity

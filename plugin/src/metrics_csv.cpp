@@ -1,0 +1,55 @@
+#include "metrics_csv.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <set>
+
+namespace sparsity::detail {
+
+namespace {
+
+// RFC 4180 quoting, as Python's csv module does for keys that need it.
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + '"';
+}
+
+}  // namespace
+
+std::string format_metric(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  std::string text = fmt::format("{}", value);
+  if (text.find_first_of(".e") == std::string::npos) text += ".0";
+  return text;
+}
+
+std::string metrics_csv(const std::vector<MetricsRow>& rows) {
+  std::set<std::string> keys;
+  for (const auto& row : rows)
+    for (const auto& entry : row.values) keys.insert(entry.first);
+  keys.erase("epoch");
+  keys.erase("step");
+
+  std::string text = "epoch,step";
+  for (const auto& key : keys) text += "," + csv_field(key);
+  text += '\n';
+  for (const auto& row : rows) {
+    text += fmt::format("{},{}", row.epoch, row.step);
+    for (const auto& key : keys) {
+      text += ',';
+      const auto found = row.values.find(key);
+      if (found != row.values.end()) text += format_metric(found->second);
+    }
+    text += '\n';
+  }
+  return text;
+}
+
+}  // namespace sparsity::detail

@@ -1,0 +1,32 @@
+#pragma once
+
+// metrics.csv in the format of Lightning's CSVLogger: a header with the keys of
+// all rows (here `epoch,step` first, then the others sorted), one row per
+// epoch, an empty cell where a row lacks a key.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sparsity::detail {
+
+/// One epoch's row of metrics.csv.
+struct MetricsRow {
+  int64_t epoch = 0;
+  int64_t step = 0;
+  std::map<std::string, double> values;
+
+  bool operator==(const MetricsRow& other) const {
+    return epoch == other.epoch && step == other.step && values == other.values;
+  }
+};
+
+/// A metric as Python's str(float) writes it: the shortest text that reads
+/// back as the same double ("0.5", "2.0", "1e-07", "nan", "inf").
+std::string format_metric(double value);
+
+/// The whole text of metrics.csv for `rows`.
+std::string metrics_csv(const std::vector<MetricsRow>& rows);
+
+}  // namespace sparsity::detail

@@ -1,0 +1,379 @@
+#include "sparsity/plugin/trainer.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+#include <torch/utils.h>
+
+#include <cmath>
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <utility>
+
+#include "checkpoint.h"
+#include "metrics_csv.h"
+#include "progress_line.h"
+#include "sparsity/file_io.h"
+#include "sparsity/logging.h"
+
+namespace sparsity {
+
+namespace fs = std::filesystem;
+
+struct Trainer::Impl {
+  /// One row per finished epoch (with those of the checkpoint resumed from).
+  std::vector<detail::MetricsRow> history;
+  /// Epochs finished, counting those before a resume: the checkpoint's "epoch"
+  /// is this minus one.
+  int64_t finished_epochs = 0;
+  /// Whether `fit` is running.
+  bool running = false;
+  /// The module of the running fit.
+  TrainingModule* module = nullptr;
+};
+
+namespace {
+
+using Hook = void (Callback::*)(Trainer&, TrainingModule&);
+
+// Runs `hook` on every callback, turning an exception into one that names the
+// callback and the hook.
+void call_hook(Trainer& trainer, TrainingModule& module, Hook hook, const char* hook_name) {
+  for (const auto& callback : trainer.callbacks()) {
+    try {
+      ((*callback).*hook)(trainer, module);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(
+          fmt::format("callback '{}' failed in {}: {}", callback->name(), hook_name, detail::message_of(e)));
+    } catch (...) {
+      throw std::runtime_error(
+          fmt::format("callback '{}' failed in {}: an exception of unknown type", callback->name(), hook_name));
+    }
+  }
+}
+
+#define SPARSITY_CALL_HOOK(hook) call_hook(*this, module, &Callback::hook, #hook)
+
+std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
+
+// The name of every callback; the first name two of them share, if any.
+std::optional<std::string> duplicate_name(const std::vector<std::shared_ptr<Callback>>& callbacks) {
+  std::set<std::string> seen;
+  for (const auto& callback : callbacks)
+    if (!seen.insert(callback->name()).second) return callback->name();
+  return std::nullopt;
+}
+
+Batch to_device(Batch batch, const c10::Device& device) {
+  if (batch.data.defined() && batch.data.device() != device) batch.data = batch.data.to(device);
+  if (batch.target.defined() && batch.target.device() != device) batch.target = batch.target.to(device);
+  return batch;
+}
+
+// The metrics of a row in the order of the log line: the Trainer's own first.
+std::string describe_metrics(const std::map<std::string, double>& metrics) {
+  static const char* const kFirst[] = {"train_loss", "val_loss", "val_acc"};
+  std::vector<std::string> parts;
+  for (const char* key : kFirst) {
+    const auto found = metrics.find(key);
+    if (found != metrics.end()) parts.push_back(fmt::format("{} {:.4g}", key, found->second));
+  }
+  for (const auto& [key, value] : metrics)
+    if (key != "train_loss" && key != "val_loss" && key != "val_acc") parts.push_back(fmt::format("{} {:.4g}", key, value));
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+}  // namespace
+
+Trainer::Trainer() : Trainer(TrainerOptions()) {}
+
+Trainer::Trainer(TrainerOptions options, std::vector<std::shared_ptr<Callback>> callbacks)
+    : options_(std::move(options)), impl_(std::make_unique<Impl>()) {
+  if (options_.max_epochs() < 1)
+    throw std::invalid_argument(fmt::format("Trainer: max_epochs must be at least 1, got {}", options_.max_epochs()));
+  for (auto& callback : callbacks) add_callback(std::move(callback));
+}
+
+Trainer::~Trainer() = default;
+
+Trainer& Trainer::add_callback(std::shared_ptr<Callback> callback) {
+  if (!callback) throw std::invalid_argument("Trainer::add_callback: the callback is null");
+  if (impl_->running) throw std::logic_error("Trainer::add_callback: cannot add a callback while fit is running");
+  callbacks_.push_back(std::move(callback));
+  return *this;
+}
+
+void Trainer::log(const std::string& key, double value) {
+  if (key.empty()) throw std::invalid_argument("Trainer::log: the metric's key is empty");
+  if (key == "epoch" || key == "step")
+    throw std::invalid_argument(fmt::format("Trainer::log: '{}' is a column the Trainer writes itself", key));
+  if (key == "train_loss" || key == "val_loss" || key == "val_acc")
+    throw std::invalid_argument(fmt::format("Trainer::log: '{}' is a metric the Trainer computes itself", key));
+  epoch_metrics_[key] = value;
+}
+
+void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSource* validation) {
+  if (impl_->running) throw std::logic_error("Trainer::fit: fit is already running (called from a callback?)");
+  const bool write_checkpoints = !options_.output_dir().empty() && options_.checkpoint();
+  if (write_checkpoints || !options_.resume_from().empty()) {
+    if (const auto name = duplicate_name(callbacks_))
+      throw std::invalid_argument(fmt::format(
+          "Trainer::fit: two callbacks are named '{}'; checkpoints keep callbacks by name, so give them distinct "
+          "names (override Callback::name())",
+          *name));
+  }
+  const std::shared_ptr<torch::nn::Module> model = module.model();
+  if (!model) throw std::invalid_argument("Trainer::fit: TrainingModule::model() returned null");
+
+  // Outside fit, no optimizer and no running state, however fit ends.
+  struct Running {
+    Trainer& trainer;
+    explicit Running(Trainer& t, TrainingModule& m) : trainer(t) {
+      trainer.impl_->running = true;
+      trainer.impl_->module = &m;
+    }
+    ~Running() {
+      trainer.impl_->running = false;
+      trainer.impl_->module = nullptr;
+      trainer.optimizer_.reset();
+    }
+  } running(*this, module);
+
+  current_epoch_ = start_epoch_ = global_step_ = batch_index_ = 0;
+  last_loss_ = 0.0;
+  epoch_metrics_.clear();
+  last_metrics_.clear();
+  impl_->history.clear();
+  impl_->finished_epochs = 0;
+
+  if (options_.seed()) torch::manual_seed(*options_.seed());
+  model->to(options_.device());
+  optimizer_ = module.configure_optimizers();
+  if (!optimizer_) throw std::invalid_argument("Trainer::fit: TrainingModule::configure_optimizers() returned null");
+
+  if (!options_.output_dir().empty()) {
+    std::error_code error;
+    fs::create_directories(options_.output_dir(), error);
+    if (error)
+      throw std::runtime_error(
+          fmt::format("Trainer::fit: cannot create the output directory '{}': {}", options_.output_dir(), error.message()));
+  }
+  if (!options_.resume_from().empty()) load_checkpoint(options_.resume_from(), module);
+  current_epoch_ = start_epoch_;
+  if (start_epoch_ >= options_.max_epochs())
+    logger()->warn("Trainer: the checkpoint '{}' has already run {} epochs and max_epochs is {}: nothing to train",
+                   options_.resume_from(), start_epoch_, options_.max_epochs());
+
+  SPARSITY_CALL_HOOK(on_fit_start);
+  SPARSITY_CALL_HOOK(on_train_start);
+  for (int64_t epoch = start_epoch_; epoch < options_.max_epochs(); ++epoch) {
+    current_epoch_ = epoch;
+    const auto started = std::chrono::steady_clock::now();
+    run_epoch(module, train);
+    if (validation != nullptr) {
+      run_validation(module, *validation);
+      SPARSITY_CALL_HOOK(on_validation_epoch_end);
+    }
+
+    // The epoch's row: metrics.csv, the log line, then the checkpoint.
+    impl_->history.push_back(detail::MetricsRow{epoch, global_step_, epoch_metrics_});
+    impl_->finished_epochs = epoch + 1;
+    last_metrics_ = std::exchange(epoch_metrics_, {});
+    if (!options_.output_dir().empty())
+      write_file_atomically((fs::path(options_.output_dir()) / "metrics.csv").string(),
+                            detail::metrics_csv(impl_->history));
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    logger()->info("epoch {}/{}: {} (step {}, {:.1f} s)", epoch + 1, options_.max_epochs(),
+                   describe_metrics(last_metrics_), global_step_, seconds);
+    if (write_checkpoints) save_checkpoint((fs::path(options_.output_dir()) / "checkpoint.pt").string(), module);
+  }
+  SPARSITY_CALL_HOOK(on_train_end);
+  SPARSITY_CALL_HOOK(on_fit_end);
+
+  // Metrics logged after the last epoch (on_train_end, on_fit_end) join its row.
+  if (!epoch_metrics_.empty()) {
+    if (impl_->history.empty()) {
+      logger()->warn("Trainer: metrics logged outside any epoch are dropped: {}", describe_metrics(epoch_metrics_));
+    } else {
+      for (const auto& [key, value] : epoch_metrics_) {
+        impl_->history.back().values[key] = value;
+        last_metrics_[key] = value;
+      }
+      if (!options_.output_dir().empty())
+        write_file_atomically((fs::path(options_.output_dir()) / "metrics.csv").string(),
+                              detail::metrics_csv(impl_->history));
+    }
+    epoch_metrics_.clear();
+  }
+}
+
+void Trainer::run_epoch(TrainingModule& module, const DataSource& train) {
+  const std::shared_ptr<torch::nn::Module> model = module.model();
+  model->train();
+  SPARSITY_CALL_HOOK(on_train_epoch_start);
+
+  const std::vector<int64_t> order = train.order(current_epoch_);
+  const int64_t num_batches = train.num_batches();
+  detail::ProgressLine progress(options_.progress() && detail::stderr_is_terminal(), current_epoch_,
+                                options_.max_epochs(), num_batches);
+  double loss_sum = 0.0;
+  int64_t samples = 0;
+  for (int64_t b = 0; b < num_batches; ++b) {
+    batch_index_ = b;
+    const Batch batch = to_device(train.batch(order, b), options_.device());
+    SPARSITY_CALL_HOOK(on_train_batch_start);
+
+    optimizer_->zero_grad();
+    at::Tensor loss = module.training_step(batch);
+    if (!loss.defined()) throw std::runtime_error("TrainingModule::training_step returned an undefined tensor");
+    if (loss.numel() != 1)
+      throw std::runtime_error(
+          fmt::format("TrainingModule::training_step must return a scalar loss, got a tensor of shape {}",
+                      shape_of(loss)));
+    const double value = loss.item<double>();
+    if (!std::isfinite(value))
+      throw std::runtime_error(fmt::format(
+          "the training loss is {} at epoch {}, batch {} (0-based; global step {}): stopping before the optimizer "
+          "step (lower the learning rate, or check the data and the loss)",
+          value, current_epoch_, b, global_step_));
+    if (!loss.requires_grad())
+      throw std::runtime_error(
+          "the loss of TrainingModule::training_step does not require grad: it must be computed from the model's "
+          "parameters, without detach() or NoGradGuard");
+    loss.backward();
+    optimizer_->step();
+    ++global_step_;
+    last_loss_ = value;
+
+    const int64_t batch_size = batch.data.dim() > 0 ? batch.data.size(0) : 1;
+    loss_sum += value * static_cast<double>(batch_size);
+    samples += batch_size;
+    progress.update(b + 1, samples, loss_sum / static_cast<double>(samples));
+    SPARSITY_CALL_HOOK(on_train_batch_end);
+  }
+  progress.clear();
+  epoch_metrics_["train_loss"] = loss_sum / static_cast<double>(samples);
+  SPARSITY_CALL_HOOK(on_train_epoch_end);
+}
+
+void Trainer::run_validation(TrainingModule& module, const DataSource& validation) {
+  const std::shared_ptr<torch::nn::Module> model = module.model();
+  model->eval();
+  double loss_sum = 0.0;
+  int64_t loss_count = 0, correct = 0, accuracy_count = 0;
+  {
+    torch::NoGradGuard no_grad;
+    const std::vector<int64_t> order = validation.order(current_epoch_);
+    for (int64_t b = 0; b < validation.num_batches(); ++b) {
+      const Batch batch = to_device(validation.batch(order, b), options_.device());
+      const std::optional<ValidationOutput> output = module.validation_step(batch);
+      if (!output) continue;
+      if (!output->loss.defined() || output->loss.numel() != 1)
+        throw std::runtime_error(fmt::format(
+            "TrainingModule::validation_step must return a scalar loss, got {}",
+            output->loss.defined() ? "a tensor of shape " + shape_of(output->loss) : std::string("an undefined tensor")));
+      const int64_t batch_size = batch.data.dim() > 0 ? batch.data.size(0) : 1;
+      loss_sum += output->loss.item<double>() * static_cast<double>(batch_size);
+      loss_count += batch_size;
+      if (output->correct) {
+        correct += *output->correct;
+        accuracy_count += batch_size;
+      }
+    }
+  }
+  model->train();
+  if (loss_count > 0) epoch_metrics_["val_loss"] = loss_sum / static_cast<double>(loss_count);
+  if (accuracy_count > 0) epoch_metrics_["val_acc"] = static_cast<double>(correct) / static_cast<double>(accuracy_count);
+}
+
+void Trainer::save_checkpoint(const std::string& path, TrainingModule& module) const {
+  if (!impl_->running || !optimizer_)
+    throw std::logic_error("Trainer::save_checkpoint: there is no running fit to save (call it from a callback)");
+  if (const auto name = duplicate_name(callbacks_))
+    throw std::invalid_argument(fmt::format(
+        "Trainer::save_checkpoint: two callbacks are named '{}'; give them distinct names (override "
+        "Callback::name())",
+        *name));
+  const std::shared_ptr<torch::nn::Module> model = module.model();
+  if (!model) throw std::invalid_argument("Trainer::save_checkpoint: TrainingModule::model() returned null");
+
+  c10::impl::GenericDict callbacks(c10::StringType::get(), c10::AnyType::get());
+  for (const auto& callback : callbacks_) {
+    try {
+      callbacks.insert(callback->name(), callback->state_dict());
+    } catch (const std::exception& e) {
+      throw std::runtime_error(
+          fmt::format("callback '{}' failed in state_dict: {}", callback->name(), detail::message_of(e)));
+    }
+  }
+  c10::impl::GenericDict checkpoint(c10::StringType::get(), c10::AnyType::get());
+  checkpoint.insert("format", std::string(detail::kCheckpointFormat));
+  checkpoint.insert("version", detail::kCheckpointVersion);
+  checkpoint.insert("epoch", impl_->finished_epochs - 1);
+  checkpoint.insert("global_step", global_step_);
+  checkpoint.insert("model", detail::model_state(*model));
+  checkpoint.insert("optimizer", detail::optimizer_state(*optimizer_));
+  checkpoint.insert("rng", detail::cpu_rng_state());
+  checkpoint.insert("callbacks", callbacks);
+  checkpoint.insert("metrics_history", detail::metrics_to_ivalue(impl_->history));
+  detail::write_checkpoint(path, checkpoint);
+}
+
+void Trainer::load_checkpoint(const std::string& path, TrainingModule& module) {
+  const c10::impl::GenericDict checkpoint = detail::read_checkpoint(path);
+  try {
+    const c10::IValue epoch = detail::checkpoint_field(checkpoint, "epoch");
+    const c10::IValue global_step = detail::checkpoint_field(checkpoint, "global_step");
+    if (!epoch.isInt() || epoch.toInt() < -1 || !global_step.isInt() || global_step.toInt() < 0)
+      throw std::runtime_error("'epoch' or 'global_step' is not a valid count");
+    std::vector<detail::MetricsRow> history =
+        detail::metrics_from_ivalue(detail::checkpoint_field(checkpoint, "metrics_history"));
+    const c10::IValue callback_states = detail::checkpoint_field(checkpoint, "callbacks");
+    if (!callback_states.isGenericDict()) throw std::runtime_error("'callbacks' is not a dict");
+
+    detail::load_model_state(*module.model(), detail::checkpoint_field(checkpoint, "model"));
+    detail::load_optimizer_state(*optimizer_, detail::checkpoint_field(checkpoint, "optimizer"), options_.device());
+    detail::set_cpu_rng_state(detail::checkpoint_field(checkpoint, "rng"));
+
+    const c10::impl::GenericDict states = callback_states.toGenericDict();
+    std::set<std::string> registered;
+    for (const auto& callback : callbacks_) {
+      const std::string name = callback->name();
+      registered.insert(name);
+      const auto found = states.find(name);
+      if (found == states.end()) {
+        logger()->warn("Trainer: the checkpoint '{}' has no state for callback '{}'; it starts afresh", path, name);
+        continue;
+      }
+      try {
+        callback->load_state_dict(found->value());
+      } catch (const std::exception& e) {
+        throw std::runtime_error(fmt::format("callback '{}' failed in load_state_dict: {}", name, detail::message_of(e)));
+      }
+    }
+    for (const auto& entry : states) {
+      const std::string name = entry.key().isString() ? entry.key().toStringRef() : "?";
+      if (registered.count(name) == 0)
+        logger()->warn("Trainer: the checkpoint '{}' has the state of callback '{}', which is not registered; "
+                       "it is ignored",
+                       path, name);
+    }
+
+    impl_->history = std::move(history);
+    impl_->finished_epochs = epoch.toInt() + 1;
+    start_epoch_ = epoch.toInt() + 1;
+    global_step_ = global_step.toInt();
+    if (!impl_->history.empty()) last_metrics_ = impl_->history.back().values;
+    logger()->info("Trainer: resuming from '{}' after epoch {} (global step {})", path, epoch.toInt(), global_step_);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("cannot resume from the checkpoint '{}': {}", path, detail::message_of(e)));
+  }
+}
+
+}  // namespace sparsity

@@ -1,0 +1,171 @@
+#include "sparsity/plugin/training_aware_data_sparsity.h"
+
+#include <ATen/core/ivalue.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/nn/module.h>
+
+#include <stdexcept>
+
+#include "sparsity/data_scheduler/base_data_scheduler.h"
+#include "sparsity/data_scheduler/registry.h"
+#include "sparsity/data_sparsifier/base_data_sparsifier.h"
+#include "sparsity/data_sparsifier/registry.h"
+#include "sparsity/logging.h"
+#include "sparsity/plugin/trainer.h"
+
+namespace sparsity {
+
+namespace {
+
+c10::impl::GenericDict new_dict() { return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get()); }
+
+}  // namespace
+
+TrainingAwareDataSparsity::TrainingAwareDataSparsity(std::string data_sparsifier_type, Config data_sparsifier_args,
+                                                     std::string data_scheduler_type, Config data_scheduler_args,
+                                                     TrainingAwareDataSparsityOptions options)
+    : sparsifier_type_(std::move(data_sparsifier_type)),
+      scheduler_type_(std::move(data_scheduler_type)),
+      sparsifier_args_(std::move(data_sparsifier_args)),
+      scheduler_args_(std::move(data_scheduler_args)),
+      options_(std::move(options)) {
+  if (options_.update_every_n_steps() < 0) {
+    throw std::invalid_argument(fmt::format("TrainingAwareDataSparsity: update_every_n_steps must be >= 0, got {}",
+                                            options_.update_every_n_steps()));
+  }
+  // Fail at construction, not after the first epoch: build both once now, on a
+  // throwaway piece of data so that the scheduler has something to schedule.
+  auto sparsifier = make_data_sparsifier(sparsifier_type_, sparsifier_args_);
+  at::Tensor probe = at::zeros({4, 4});
+  sparsifier->add_data("probe", probe);
+  make_data_scheduler(scheduler_type_, *sparsifier, scheduler_args_);
+}
+
+TrainingAwareDataSparsity::~TrainingAwareDataSparsity() { remove_gradient_hooks(); }
+
+void TrainingAwareDataSparsity::on_train_start(Trainer& /*trainer*/, TrainingModule& module) {
+  data_sparsifier_ = make_data_sparsifier(sparsifier_type_, sparsifier_args_);
+  data_sparsifier_->set_replace_warning(false);  // every update re-attaches a fresh copy on purpose
+  sparsified_ = deep_copy(*module.model(), options_.model_factory());
+  attached_ = attach_parameters(*sparsified_, *data_sparsifier_, options_.parameters());
+  data_scheduler_ = make_data_scheduler(scheduler_type_, *data_sparsifier_, scheduler_args_);
+  saved_state_.reset();
+
+  live_parameters_.clear();
+  for (const auto& item : module.model()->named_parameters()) live_parameters_[item.key()] = item.value();
+
+  if (resumed_state_) {
+    // A checkpoint's state: the last update's sparsifier state and masks, and
+    // the scheduler where it stood.
+    const auto state = resumed_state_->toGenericDict();
+    const c10::IValue sparsifier_state = state.at(c10::IValue(std::string("sparsifier")));
+    if (!sparsifier_state.isNone()) {
+      data_sparsifier_->load_state_dict(sparsifier_state);
+      saved_state_ = std::make_shared<c10::IValue>(data_sparsifier_->state_dict());
+    }
+    data_scheduler_->load_state_dict(state.at(c10::IValue(std::string("scheduler"))));
+    resumed_state_.reset();
+  }
+
+  if (options_.apply_to_model()) {
+    // Gradients of pruned weights are masked, so no optimizer state builds up
+    // behind a zero; the live mask tensors make the hooks follow every update.
+    for (const auto& dotted : attached_) {
+      at::Tensor param = live_parameters_.at(dotted);
+      at::Tensor mask = data_sparsifier_->get_mask(sparsifier_name(dotted));
+      const unsigned handle = param.register_hook([mask](const at::Tensor& grad) { return grad * mask; });
+      gradient_hooks_.emplace_back(param, handle);
+    }
+    if (saved_state_) apply_masks_to_live_model();
+  }
+}
+
+void TrainingAwareDataSparsity::on_train_epoch_start(Trainer& /*trainer*/, TrainingModule& /*module*/) {
+  if (saved_state_) data_sparsifier_->load_state_dict(*saved_state_);
+}
+
+void TrainingAwareDataSparsity::on_train_batch_end(Trainer& trainer, TrainingModule& module) {
+  const int64_t every = options_.update_every_n_steps();
+  if (every > 0 && trainer.global_step() % every == 0) {
+    update_masks(trainer, module);
+  } else if (options_.apply_to_model() && saved_state_) {
+    apply_masks_to_live_model();  // the optimizer step may have moved pruned weights (momentum, decay)
+  }
+}
+
+void TrainingAwareDataSparsity::on_train_epoch_end(Trainer& trainer, TrainingModule& module) {
+  if (options_.update_every_n_steps() == 0) update_masks(trainer, module);
+  trainer.log("data_sparsity", overall_sparsity(report_));
+  for (const auto& row : report_) trainer.log("sparsity/" + row.name, row.sparsity());
+}
+
+void TrainingAwareDataSparsity::update_masks(Trainer& /*trainer*/, TrainingModule& module) {
+  sparsified_ = deep_copy(*module.model(), options_.model_factory());
+  // Each name's config as the last update left it (the scheduler's levels).
+  std::map<std::string, Config> configs;
+  if (saved_state_) {
+    for (const auto& dotted : attached_) {
+      const std::string name = sparsifier_name(dotted);
+      configs[name] = data_sparsifier_->data_group(name);
+    }
+  }
+  attach_parameters(*sparsified_, *data_sparsifier_, options_.parameters(), configs);
+  data_sparsifier_->step();
+  data_scheduler_->step();
+  saved_state_ = std::make_shared<c10::IValue>(data_sparsifier_->state_dict());
+  if (options_.apply_to_model()) apply_masks_to_live_model();
+  // The copy's sparsity as its masks would leave it.
+  report_.clear();
+  for (const auto& dotted : attached_) {
+    const at::Tensor masked = data_sparsifier_->get_data(sparsifier_name(dotted), /*return_original=*/false);
+    LayerSparsity row;
+    row.name = dotted;
+    row.shape = masked.sizes().vec();
+    row.numel = masked.numel();
+    row.zeros = row.numel - masked.count_nonzero().item<int64_t>();
+    report_.push_back(std::move(row));
+  }
+}
+
+void TrainingAwareDataSparsity::apply_masks_to_live_model() {
+  at::NoGradGuard no_grad;
+  for (const auto& dotted : attached_) live_parameters_.at(dotted).mul_(data_sparsifier_->get_mask(sparsifier_name(dotted)));
+}
+
+void TrainingAwareDataSparsity::remove_gradient_hooks() {
+  for (auto& [param, handle] : gradient_hooks_) param.remove_hook(handle);
+  gradient_hooks_.clear();
+}
+
+void TrainingAwareDataSparsity::on_train_end(Trainer& /*trainer*/, TrainingModule& /*module*/) {
+  remove_gradient_hooks();
+  if (!data_sparsifier_) return;
+  data_sparsifier_->squash_mask();
+  report_ = measure_sparsity(*sparsified_, attached_);
+  logger()->info("TrainingAwareDataSparsity: {} under {}, {:.1f}% zeros in the sparsified copy\n{}", sparsifier_type_,
+                 scheduler_type_, 100.0 * overall_sparsity(report_), format_sparsity_table(report_));
+}
+
+c10::IValue TrainingAwareDataSparsity::state_dict() const {
+  auto state = new_dict();
+  state.insert("sparsifier", saved_state_ ? *saved_state_ : c10::IValue());
+  state.insert("scheduler", data_scheduler_ ? data_scheduler_->state_dict() : c10::IValue());
+  return state;
+}
+
+void TrainingAwareDataSparsity::load_state_dict(const c10::IValue& state) {
+  if (!state.isGenericDict()) {
+    throw std::invalid_argument(fmt::format("TrainingAwareDataSparsity: expected a dict state, got {}", state.tagKind()));
+  }
+  const auto dict = state.toGenericDict();
+  for (const char* key : {"sparsifier", "scheduler"}) {
+    if (!dict.contains(c10::IValue(std::string(key)))) {
+      throw std::invalid_argument(fmt::format("TrainingAwareDataSparsity: state has no '{}'", key));
+    }
+  }
+  if (dict.at(c10::IValue(std::string("scheduler"))).isNone()) return;  // saved before training started
+  resumed_state_ = std::make_shared<c10::IValue>(state);
+}
+
+}  // namespace sparsity
