@@ -70,10 +70,13 @@ void TrainingAwareDataSparsity::on_train_start(Trainer& /*trainer*/, TrainingMod
 
   if (options_.apply_to_model()) {
     // Gradients of pruned weights are masked, so no optimizer state builds up
-    // behind a zero; the live mask tensors make the hooks follow every update.
+    // behind a zero. The hooks hold the live masks, which every update rewrites
+    // in place.
+    live_masks_.clear();
     for (const auto& dotted : attached_) {
       at::Tensor param = live_parameters_.at(dotted);
-      at::Tensor mask = data_sparsifier_->get_mask(sparsifier_name(dotted));
+      at::Tensor mask = at::ones_like(param, param.options().requires_grad(false));
+      live_masks_[dotted] = mask;
       const unsigned handle = param.register_hook([mask](const at::Tensor& grad) { return grad * mask; });
       gradient_hooks_.emplace_back(param, handle);
     }
@@ -90,7 +93,9 @@ void TrainingAwareDataSparsity::on_train_batch_end(Trainer& trainer, TrainingMod
   if (every > 0 && trainer.global_step() % every == 0) {
     update_masks(trainer, module);
   } else if (options_.apply_to_model() && saved_state_) {
-    apply_masks_to_live_model();  // the optimizer step may have moved pruned weights (momentum, decay)
+    // The optimizer step may have moved pruned weights (stale momentum, decay).
+    at::NoGradGuard no_grad;
+    for (const auto& [dotted, mask] : live_masks_) live_parameters_.at(dotted).mul_(mask);
   }
 }
 
@@ -130,7 +135,10 @@ void TrainingAwareDataSparsity::update_masks(Trainer& /*trainer*/, TrainingModul
 
 void TrainingAwareDataSparsity::apply_masks_to_live_model() {
   at::NoGradGuard no_grad;
-  for (const auto& dotted : attached_) live_parameters_.at(dotted).mul_(data_sparsifier_->get_mask(sparsifier_name(dotted)));
+  for (auto& [dotted, mask] : live_masks_) {
+    mask.copy_(data_sparsifier_->get_mask(sparsifier_name(dotted)));
+    live_parameters_.at(dotted).mul_(mask);
+  }
 }
 
 void TrainingAwareDataSparsity::remove_gradient_hooks() {

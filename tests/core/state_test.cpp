@@ -112,12 +112,8 @@ TEST(SparsifierState, PythonTorchLoadReadsTheFile) {
 
   const std::string command = std::string("/usr/bin/python3 ") + SPARSITY_SOURCE_DIR +
                               "/tests/reference/read_saved_state.py " + path + " 2>&1";
-  std::FILE* pipe = popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string output;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
-  ASSERT_EQ(pclose(pipe), 0) << output;
+  const auto [status, output] = testing::run_command(command);
+  ASSERT_EQ(status, 0) << output;
 
   EXPECT_CONTAINS(output, "defaults {\"norm\": \"L2\", \"sparse_block_shape\": [1, 4], \"sparsity_level\": 0.5, "
                           "\"zeros_per_block\": 4}");

@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -78,6 +80,17 @@ class LogCapture {
   std::ostringstream stream_;
   std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
 };
+
+/// Runs `command` through the shell; returns its exit status and its output
+/// (stdout; append 2>&1 to the command for stderr too).
+inline std::pair<int, std::string> run_command(const std::string& command) {
+  std::FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  std::string output;
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
+  return {pclose(pipe), output};
+}
 
 /// A fresh, empty directory for files a test writes.
 inline std::filesystem::path scratch_dir(const std::string& test_name) {

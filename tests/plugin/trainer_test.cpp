@@ -532,12 +532,8 @@ TEST(TrainerCheckpoint, PythonTorchLoadReadsIt) {
       "d['callbacks']['Counter']['batches'], [r['epoch'] for r in d['metrics_history']], "
       "'%.6f' % float(d['model']['0.weight'].sum()))\" " +
       path + " 2>&1";
-  std::FILE* pipe = popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string output;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
-  ASSERT_EQ(pclose(pipe), 0) << output;
+  const auto [status, output] = testing::run_command(command);
+  ASSERT_EQ(status, 0) << output;
 
   EXPECT_CONTAINS(output, "['callbacks', 'checksum', 'epoch', 'format', 'global_step', 'metrics_history', 'model', "
                           "'optimizer', 'rng', 'version'] 1\n");

@@ -3,11 +3,7 @@
 #include <functional>
 #include <memory>
 
-namespace torch {
-namespace nn {
-class Module;
-}
-}  // namespace torch
+#include "sparsity/plugin/torch_fwd.h"
 
 namespace sparsity {
 

@@ -6,11 +6,7 @@
 
 #include "sparsity/config.h"
 
-namespace torch {
-namespace nn {
-class Module;
-}
-}  // namespace torch
+#include "sparsity/plugin/torch_fwd.h"
 
 namespace sparsity {
 

@@ -12,11 +12,7 @@
 #include "sparsity/plugin/parameter_selection.h"
 #include "sparsity/plugin/sparsity_report.h"
 
-namespace torch {
-namespace nn {
-class Module;
-}
-}  // namespace torch
+#include "sparsity/plugin/torch_fwd.h"
 
 namespace sparsity {
 

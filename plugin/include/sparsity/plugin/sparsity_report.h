@@ -4,11 +4,7 @@
 #include <string>
 #include <vector>
 
-namespace torch {
-namespace nn {
-class Module;
-}
-}  // namespace torch
+#include "sparsity/plugin/torch_fwd.h"
 
 namespace sparsity {
 

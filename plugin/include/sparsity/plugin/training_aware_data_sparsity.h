@@ -15,11 +15,7 @@
 #include "sparsity/plugin/parameter_selection.h"
 #include "sparsity/plugin/sparsity_report.h"
 
-namespace torch {
-namespace nn {
-class Module;
-}
-}  // namespace torch
+#include "sparsity/plugin/torch_fwd.h"
 
 namespace sparsity {
 
@@ -108,6 +104,10 @@ class TrainingAwareDataSparsity : public Callback {
   std::shared_ptr<c10::IValue> saved_state_;       ///< sparsifier state at the last update
   std::shared_ptr<c10::IValue> resumed_state_;     ///< this callback's state from a checkpoint
   std::map<std::string, at::Tensor> live_parameters_;  ///< dotted name -> the live model's tensor
+  /// dotted name -> the mask in the parameter's dtype, updated in place: what
+  /// the live model and its gradients are multiplied by (a uint8 mask would be
+  /// converted at every batch).
+  std::map<std::string, at::Tensor> live_masks_;
   std::vector<std::pair<at::Tensor, unsigned>> gradient_hooks_;
   std::vector<LayerSparsity> report_;
 };

@@ -7,14 +7,7 @@
 #include <memory>
 #include <optional>
 
-namespace torch {
-namespace nn {
-class Module;
-}
-namespace optim {
-class Optimizer;
-}
-}  // namespace torch
+#include "sparsity/plugin/torch_fwd.h"
 
 namespace sparsity {
 
