@@ -196,6 +196,33 @@ TEST(TrainingAwareDataSparsity, ParameterSelectionSkipsExcludedNames) {
   EXPECT_EQ(sparsifier_name("a.b.weight"), "a_b_weight");
 }
 
+TEST(PostTrainingDataSparsity, ConvolutionWeightsArePrunedPerOutputChannel) {
+  struct ConvModule : TrainingModule {
+    torch::nn::Sequential net{torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 8, 3)), torch::nn::ReLU(),
+                              torch::nn::Flatten(), torch::nn::Linear(8 * 6 * 6, 4)};
+    std::shared_ptr<torch::nn::Module> model() override { return net.ptr(); }
+    at::Tensor training_step(const Batch&) override { return {}; }
+    std::unique_ptr<torch::optim::Optimizer> configure_optimizers() override { return nullptr; }
+  } module;
+  // Blocks of one whole 3x3x3 filter: half of the output channels go.
+  PostTrainingDataSparsity post("DataNormSparsifier",
+                                Config{{"sparsity_level", 0.5}, {"sparse_block_shape", {1, 27}}},
+                                PostTrainingDataSparsityOptions().parameters({{"0.weight"}, {}}));
+  Trainer trainer;
+  post.on_fit_end(trainer, module);
+  ASSERT_EQ(post.report().size(), 1u);
+  EXPECT_EQ(post.report()[0].shape, (std::vector<int64_t>{8, 3, 3, 3}));
+  const at::Tensor weight = post.sparsified()->named_parameters()["0.weight"];
+  const at::Tensor zero_filters = weight.reshape({8, -1}).eq(0).all(1);
+  EXPECT_EQ(zero_filters.sum().item<int64_t>(), 4);
+  // The pruned filters are those with the lowest mean |w|.
+  const at::Tensor norms = module.net->named_parameters()["0.weight"].detach().abs().reshape({8, -1}).mean(1);
+  EXPECT_LE(norms.masked_select(zero_filters).max().item<float>(), norms.masked_select(~zero_filters).min().item<float>());
+  at::Tensor x = torch::randn({2, 3, 8, 8});
+  auto copy = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(post.sparsified());
+  EXPECT_EQ(copy->forward(x).sizes(), (std::vector<int64_t>{2, 4}));
+}
+
 TEST(DataSparsityCallbacks, NonCloneableModelsNeedAFactory) {
   testing::PlainMlpClassifier module;
   PostTrainingDataSparsity without("DataNormSparsifier", kSparsifierArgs);
