@@ -1,0 +1,130 @@
+#include "sparsity/lossy/activation_sparsity.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/utils.h>
+
+#include <cstdio>
+#include <stdexcept>
+
+#include "sparsity/lossy/lossy_sparsifier.h"
+
+namespace sparsity {
+namespace {
+
+bool is_measured_layer(const torch::nn::Module& m) {
+  return dynamic_cast<const torch::nn::LinearImpl*>(&m) || dynamic_cast<const torch::nn::Conv1dImpl*>(&m) ||
+         dynamic_cast<const torch::nn::Conv2dImpl*>(&m) || dynamic_cast<const torch::nn::Conv3dImpl*>(&m) ||
+         dynamic_cast<const torch::nn::ConvTranspose1dImpl*>(&m) ||
+         dynamic_cast<const torch::nn::ConvTranspose2dImpl*>(&m) ||
+         dynamic_cast<const torch::nn::ConvTranspose3dImpl*>(&m);
+}
+
+struct Walker {
+  bool soft_as_hard;
+  bool first_batch = true;
+  size_t next_layer = 0;  // index into report.layers within a batch
+  bool seen_first = false;
+  ActivationSparsityReport report;
+
+  void count(const std::string& name, const at::Tensor& x) {
+    if (first_batch) report.layers.push_back({name, 0, 0});
+    auto& layer = report.layers.at(next_layer++);
+    layer.zeros += x.numel() - x.count_nonzero().item<int64_t>();
+    layer.elements += x.numel();
+  }
+
+  at::Tensor run(torch::nn::SequentialImpl& seq, at::Tensor x, const std::string& prefix) {
+    const auto names = seq.named_children();
+    size_t i = 0;
+    for (auto& any : seq) {
+      const std::string name = prefix.empty() ? names[i].key() : prefix + "." + names[i].key();
+      ++i;
+      const auto module = any.ptr();
+      if (auto* inner = dynamic_cast<torch::nn::SequentialImpl*>(module.get())) {
+        x = run(*inner, x, name);
+        continue;
+      }
+      if (is_measured_layer(*module)) {
+        if (seen_first) count(name, x);
+        seen_first = true;
+      } else if (auto* soft = dynamic_cast<LossySparsifierImpl*>(module.get())) {
+        if (soft_as_hard) {
+          x = x.masked_fill(x.abs() <= soft->eps.abs(), 0);
+          continue;
+        }
+      }
+      x = any.any_forward(x).get<at::Tensor>();
+    }
+    return x;
+  }
+};
+
+}  // namespace
+
+double LayerActivationSparsity::fraction() const {
+  return elements == 0 ? 0.0 : static_cast<double>(zeros) / static_cast<double>(elements);
+}
+
+double ActivationSparsityReport::total() const {
+  return elements == 0 ? 0.0 : static_cast<double>(zeros) / static_cast<double>(elements);
+}
+
+std::string ActivationSparsityReport::to_string() const {
+  std::string text;
+  char line[256];
+  for (const auto& layer : layers) {
+    std::snprintf(line, sizeof line, "  input of %s: %.2f%% zeros (%lld of %lld)\n", layer.name.c_str(),
+                  100.0 * layer.fraction(), static_cast<long long>(layer.zeros),
+                  static_cast<long long>(layer.elements));
+    text += line;
+  }
+  std::snprintf(line, sizeof line, "  total: %.2f%% zeros (%lld of %lld)", 100.0 * total(),
+                static_cast<long long>(zeros), static_cast<long long>(elements));
+  return text + line;
+}
+
+ActivationSparsityReport measure_activation_sparsity(torch::nn::Module& model, const at::Tensor& inputs,
+                                                     int64_t batch_size, bool soft_as_hard) {
+  auto* seq = dynamic_cast<torch::nn::SequentialImpl*>(&model);
+  if (seq == nullptr) {
+    throw std::invalid_argument(
+        "measure_activation_sparsity: the model must be a torch::nn::Sequential (nested Sequentials "
+        "are descended into), got " + model.name() + ": LibTorch has no forward pre-hooks to observe "
+        "the inputs of layers called from a custom forward");
+  }
+  if (batch_size < 1) {
+    throw std::invalid_argument("measure_activation_sparsity: batch_size must be >= 1, got " +
+                                std::to_string(batch_size));
+  }
+  if (!inputs.defined() || inputs.dim() == 0) {
+    throw std::invalid_argument("measure_activation_sparsity: inputs must be a tensor whose first dimension "
+                                "indexes the examples");
+  }
+  const bool training = model.is_training();
+  model.eval();
+  torch::NoGradGuard no_grad;
+  Walker walker{soft_as_hard, true, 0, false, {}};
+  try {
+    for (const auto& batch : inputs.split(batch_size)) {
+      walker.next_layer = 0;
+      walker.seen_first = false;
+      walker.run(*seq, batch, "");
+      walker.first_batch = false;
+    }
+  } catch (...) {
+    model.train(training);
+    throw;
+  }
+  model.train(training);
+  auto report = std::move(walker.report);
+  for (const auto& layer : report.layers) {
+    report.zeros += layer.zeros;
+    report.elements += layer.elements;
+  }
+  return report;
+}
+
+}  // namespace sparsity
