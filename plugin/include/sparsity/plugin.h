@@ -4,7 +4,9 @@
 /// data-sparsity callbacks. Link `sparsity::plugin`.
 
 #include "sparsity/plugin/callback.h"
+#include "sparsity/plugin/callback_registry.h"
 #include "sparsity/plugin/data_source.h"
+#include "sparsity/plugin/lossy_sparsifier_callback.h"
 #include "sparsity/plugin/model_copy.h"
 #include "sparsity/plugin/parameter_selection.h"
 #include "sparsity/plugin/post_training_data_sparsity.h"
