@@ -1,6 +1,6 @@
 #include "sparsity/plugin/callback_registry.h"
 
-#include "../../core/src/named_registry.h"
+#include "sparsity/named_registry.h"
 #include "sparsity/plugin/lossy_sparsifier_callback.h"
 
 namespace sparsity {
@@ -9,8 +9,8 @@ namespace {
 
 // Built-ins are added on first use rather than by static initializers, which a
 // static link could drop.
-detail::NamedRegistry<CallbackFactory>& registry() {
-  static detail::NamedRegistry<CallbackFactory> instance("callback");
+NamedRegistry<CallbackFactory>& registry() {
+  static NamedRegistry<CallbackFactory> instance("callback");
   static const bool builtins_added = [] {
     instance.add("LossySparsifierCallback", [](const Config& args) {
       return std::make_shared<LossySparsifierCallback>(LossySparsifierCallbackOptions::from_config(args));

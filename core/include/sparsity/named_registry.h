@@ -1,7 +1,8 @@
 #pragma once
 
-// A thread-safe map from type names to factories, shared by the data
-// sparsifier and data scheduler registries.
+// A thread-safe map from type names to factories: the registries of data
+// sparsifiers, data schedulers and callbacks are built on it, and so can a
+// user's own.
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -12,8 +13,10 @@
 #include <string>
 #include <vector>
 
-namespace sparsity::detail {
+namespace sparsity {
 
+/// Factories by type name, e.g. `NamedRegistry<DataSparsifierFactory>`.
+/// Errors name the kind of thing registered and list the known types.
 template <class Factory>
 class NamedRegistry {
  public:
@@ -57,4 +60,4 @@ class NamedRegistry {
   std::map<std::string, Factory> factories_;
 };
 
-}  // namespace sparsity::detail
+}  // namespace sparsity

@@ -1,6 +1,6 @@
 #include "sparsity/data_scheduler/registry.h"
 
-#include "../named_registry.h"
+#include "sparsity/named_registry.h"
 #include "sparsity/data_scheduler/cubic_sl_scheduler.h"
 #include "sparsity/data_scheduler/polynomial_decay_scheduler.h"
 #include "sparsity/data_scheduler/step_sl_scheduler.h"
@@ -11,8 +11,8 @@ namespace {
 
 // Built-ins are added on first use rather than by static initializers, which a
 // static link could drop.
-detail::NamedRegistry<DataSchedulerFactory>& registry() {
-  static detail::NamedRegistry<DataSchedulerFactory> instance("data scheduler");
+NamedRegistry<DataSchedulerFactory>& registry() {
+  static NamedRegistry<DataSchedulerFactory> instance("data scheduler");
   static const bool builtins_added = [] {
     instance.add("StepSLScheduler", [](BaseDataSparsifier& s, const Config& args) {
       return std::make_unique<StepSLScheduler>(s, StepSLSchedulerOptions::from_config(args));

@@ -1,6 +1,6 @@
 #include "sparsity/data_sparsifier/registry.h"
 
-#include "../named_registry.h"
+#include "sparsity/named_registry.h"
 #include "sparsity/data_sparsifier/data_norm_sparsifier.h"
 
 namespace sparsity {
@@ -9,8 +9,8 @@ namespace {
 
 // Built-ins are added on first use rather than by static initializers, which a
 // static link could drop.
-detail::NamedRegistry<DataSparsifierFactory>& registry() {
-  static detail::NamedRegistry<DataSparsifierFactory> instance("data sparsifier");
+NamedRegistry<DataSparsifierFactory>& registry() {
+  static NamedRegistry<DataSparsifierFactory> instance("data sparsifier");
   static const bool builtins_added = [] {
     instance.add("DataNormSparsifier", [](const Config& args) {
       return std::make_unique<DataNormSparsifier>(DataNormSparsifierOptions::from_config(args));
