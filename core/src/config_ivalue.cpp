@@ -6,8 +6,6 @@
 
 namespace sparsity::detail {
 
-StateDict new_state_dict() { return StateDict(c10::StringType::get(), c10::AnyType::get()); }
-
 c10::IValue config_to_ivalue(const Config& config) {
   StateDict dict = new_state_dict();
   for (const auto& [key, value] : config.entries()) {

@@ -7,12 +7,13 @@
 #include <string>
 
 #include "sparsity/config.h"
+#include "sparsity/state_file.h"
 
 namespace sparsity::detail {
 
 /// A dict of string keys to any values: the shape of every saved state.
 using StateDict = c10::impl::GenericDict;
-StateDict new_state_dict();
+using ::sparsity::new_state_dict;
 
 /// {key: bool | int | float | str | list[int]}, in the config's order.
 c10::IValue config_to_ivalue(const Config& config);

@@ -13,7 +13,6 @@ namespace sparsity {
 
 using detail::as_dict;
 using detail::dict_field;
-using detail::new_state_dict;
 using detail::state_checksum;
 using detail::StateDict;
 
@@ -37,6 +36,10 @@ std::string message_of(const std::exception& e) {
 }
 
 }  // namespace
+
+c10::impl::GenericDict new_state_dict() {
+  return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get());
+}
 
 void save_state_file(const std::string& path, const c10::IValue& state) {
   StateDict with_checksum = as_dict(state, "state");

@@ -26,7 +26,6 @@ namespace {
 
 std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
 
-c10::impl::GenericDict new_dict() { return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get()); }
 
 // Every parameter then every buffer, by qualified name (as state_dict() in Python).
 std::vector<std::pair<std::string, at::Tensor>> named_tensors(const torch::nn::Module& model) {
@@ -46,7 +45,7 @@ std::string message_of(const std::exception& e) {
 }
 
 c10::impl::GenericDict model_state(const torch::nn::Module& model) {
-  c10::impl::GenericDict state = new_dict();
+  c10::impl::GenericDict state = new_state_dict();
   for (const auto& [name, tensor] : named_tensors(model)) state.insert(name, tensor.detach().to(at::kCPU));
   return state;
 }
@@ -161,7 +160,7 @@ void set_cpu_rng_state(const c10::IValue& value) {
 c10::IValue metrics_to_ivalue(const std::vector<MetricsRow>& rows) {
   c10::impl::GenericList list(c10::DictType::create(c10::StringType::get(), c10::AnyType::get()));
   for (const auto& row : rows) {
-    c10::impl::GenericDict dict = new_dict();
+    c10::impl::GenericDict dict = new_state_dict();
     dict.insert("epoch", row.epoch);
     dict.insert("step", row.step);
     for (const auto& [key, value] : row.values) dict.insert(key, value);

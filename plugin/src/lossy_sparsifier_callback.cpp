@@ -12,6 +12,7 @@
 #include "sparsity/lossy/insertion.h"
 #include "sparsity/lossy/lossy_sparsifier.h"
 #include "sparsity/plugin/trainer.h"
+#include "sparsity/state_file.h"
 
 namespace sparsity {
 
@@ -98,7 +99,7 @@ void LossySparsifierCallback::measure(TrainingModule& module, const char* when) 
 }
 
 c10::IValue LossySparsifierCallback::state_dict() const {
-  auto state = c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get());
+  auto state = new_state_dict();
   state.insert("sharpness", c10::List<double>(sharpness_));
   return state;
 }

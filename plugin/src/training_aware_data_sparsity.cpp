@@ -12,15 +12,10 @@
 #include "sparsity/data_sparsifier/base_data_sparsifier.h"
 #include "sparsity/data_sparsifier/registry.h"
 #include "sparsity/logging.h"
+#include "sparsity/state_file.h"
 #include "sparsity/plugin/trainer.h"
 
 namespace sparsity {
-
-namespace {
-
-c10::impl::GenericDict new_dict() { return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get()); }
-
-}  // namespace
 
 TrainingAwareDataSparsity::TrainingAwareDataSparsity(std::string data_sparsifier_type, Config data_sparsifier_args,
                                                      std::string data_scheduler_type, Config data_scheduler_args,
@@ -156,7 +151,7 @@ void TrainingAwareDataSparsity::on_train_end(Trainer& /*trainer*/, TrainingModul
 }
 
 c10::IValue TrainingAwareDataSparsity::state_dict() const {
-  auto state = new_dict();
+  auto state = new_state_dict();
   state.insert("sparsifier", saved_state_ ? *saved_state_ : c10::IValue());
   state.insert("scheduler", data_scheduler_ ? data_scheduler_->state_dict() : c10::IValue());
   return state;

@@ -10,6 +10,10 @@
 
 namespace sparsity {
 
+/// A new empty dict with string keys and values of any type: the shape of
+/// every saved state (sparsifiers, schedulers, callbacks, checkpoints).
+c10::impl::GenericDict new_state_dict();
+
 /// Writes `state` (a dict with string keys) to `path`, adding a "checksum" entry.
 void save_state_file(const std::string& path, const c10::IValue& state);
 
