@@ -8,7 +8,7 @@ packages=(
   libtorch-dev libyaml-cpp-dev libfmt-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-torch
-  zlib1g-dev dataset-fashion-mnist
+  zlib1g-dev dataset-fashion-mnist libcli11-dev
 )
 
 missing=()

@@ -1,5 +1,7 @@
 #include "sparsity/config.h"
 
+#include "sparsity/closest_match.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -137,8 +139,8 @@ std::vector<std::string> Config::keys() const {
 void Config::check_keys(const std::string& owner, const std::vector<std::string>& accepted) const {
   for (const auto& [key, value] : entries_) {
     if (std::find(accepted.begin(), accepted.end(), key) == accepted.end()) {
-      throw std::invalid_argument(fmt::format("{}: unknown argument '{}' (accepted: {})", owner, key,
-                                              fmt::join(accepted, ", ")));
+      throw std::invalid_argument(fmt::format("{}: unknown argument '{}'{} (accepted: {})", owner, key,
+                                              did_you_mean(key, accepted), fmt::join(accepted, ", ")));
     }
   }
 }

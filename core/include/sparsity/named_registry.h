@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "sparsity/closest_match.h"
+
 namespace sparsity {
 
 /// Factories by type name, e.g. `NamedRegistry<DataSparsifierFactory>`.
@@ -49,7 +51,8 @@ class NamedRegistry {
       std::vector<std::string> known;
       for (const auto& entry : factories_) known.push_back(entry.first);
       throw std::invalid_argument(
-          fmt::format("unknown {} type '{}' (known: {})", kind_, type, fmt::join(known, ", ")));
+          fmt::format("unknown {} type '{}'{} (known: {})", kind_, type, did_you_mean(type, known),
+                      fmt::join(known, ", ")));
     }
     return it->second;
   }

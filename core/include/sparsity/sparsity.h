@@ -4,6 +4,7 @@
 /// their registries.
 /// Link `sparsity::core`.
 
+#include "sparsity/closest_match.h"
 #include "sparsity/config.h"
 #include "sparsity/data_scheduler/base_data_scheduler.h"
 #include "sparsity/data_scheduler/cubic_sl_scheduler.h"

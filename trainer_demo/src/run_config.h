@@ -1,0 +1,178 @@
+#pragma once
+// The run description trainer_demo reads from YAML: what data, which model,
+// how to train it and which sparsity callbacks to run. docs/configuration.md
+// documents every key; this header is its C++ form.
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "sparsity/config.h"
+
+namespace YAML {
+class Node;
+}
+
+namespace sparsity::demo {
+
+/// A mistake in a run config. `what()` is the whole message,
+/// "FILE:LINE:COLUMN: PATH: what was wrong and what was expected", or
+/// "override 'KEY=VALUE': ..." for a command-line override.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// `data.synthetic`: a generated classification set that needs no files.
+struct SyntheticDataConfig {
+  int64_t train_size = 2048;
+  int64_t test_size = 512;
+  int64_t classes = 4;
+  /// Images are 1 x image_size x image_size.
+  int64_t image_size = 8;
+  /// Standard deviation of the Gaussian noise around each class's prototype.
+  double noise = 0.5;
+};
+
+/// `data`.
+struct DataConfig {
+  /// "fashion-mnist" (Debian's dataset-fashion-mnist), "idx" (any
+  /// MNIST-format directory) or "synthetic".
+  std::string source = "fashion-mnist";
+  /// The IDX directory; empty: /usr/share/datasets/fashion-mnist for
+  /// "fashion-mnist", required for "idx".
+  std::string directory;
+  int64_t batch_size = 128;
+  /// Fraction of the training set held out for validation, in [0, 1).
+  double validation_split = 0.1;
+  /// Use only the first N training examples (0: all).
+  int64_t train_limit = 0;
+  SyntheticDataConfig synthetic;
+};
+
+/// `model.lossy`: lossy sparsifier layers after each hidden layer of the
+/// model, for the run of a LossySparsifierCallback.
+struct LossyLayersConfig {
+  /// Initial threshold ε of every layer.
+  double eps = 0.0;
+  /// Initial sharpness a.
+  double a = 1.0;
+  /// "L0", "L1", "L2", "normalized_L0", ... (penalty_names()).
+  std::string penalty = "L1";
+  /// The weight `reg` of the penalty in SparseLoss.
+  double penalty_weight = 0.1;
+  /// The L0 penalty's b.
+  double l0_b = 1e-4;
+};
+
+/// `model`.
+struct ModelConfig {
+  /// "mlp" or "cnn".
+  std::string type = "mlp";
+  /// The widths of the hidden Linear layers (MLP: after the flattened input;
+  /// CNN: after the convolutions), each followed by ReLU. May be empty.
+  std::vector<int64_t> hidden = {256, 128};
+  /// CNN: the output channels of its 3x3 convolutions (each followed by ReLU
+  /// and 2x2 max pooling).
+  std::vector<int64_t> channels = {16, 32};
+  std::optional<LossyLayersConfig> lossy;
+};
+
+/// `optimizer`.
+struct OptimizerConfig {
+  /// "sgd" or "adam".
+  std::string type = "adam";
+  double lr = 1e-3;
+  /// SGD only.
+  double momentum = 0.0;
+  double weight_decay = 0.0;
+};
+
+/// `trainer`.
+struct TrainerConfig {
+  int64_t epochs = 5;
+  /// A live progress line on a terminal (log lines otherwise).
+  bool progress = true;
+  /// Write each run's checkpoint.pt at every epoch end.
+  bool checkpoint = true;
+  /// Resume each run from its checkpoint.pt in the output directory, when
+  /// there is one.
+  bool resume = false;
+  /// spdlog level: "trace", "debug", "info", "warn", "error", "off".
+  std::string log_level = "info";
+};
+
+/// `callbacks[i].sparsifier` / `.scheduler`: a type name for the registries
+/// and its arguments.
+struct ComponentConfig {
+  std::string type;
+  Config args;
+};
+
+/// The callback types a config can name.
+enum class CallbackKind { PostTrainingDataSparsity, TrainingAwareDataSparsity, LossySparsifierCallback };
+
+const char* to_string(CallbackKind kind);
+
+/// `callbacks[i]`.
+struct CallbackConfig {
+  CallbackKind kind = CallbackKind::PostTrainingDataSparsity;
+  /// A label for tables, summary.json and file names; default: the type, with
+  /// "_2", "_3", ... appended when a type repeats. Unique within a config.
+  std::string name;
+  /// Data-sparsity callbacks: required.
+  ComponentConfig sparsifier;
+  /// TrainingAwareDataSparsity: required; others: none.
+  std::optional<ComponentConfig> scheduler;
+  /// TrainingAwareDataSparsity only.
+  bool apply_to_model = false;
+  int64_t update_every_n_steps = 0;
+  /// Parameter name patterns (data-sparsity callbacks).
+  std::vector<std::string> include;
+  std::vector<std::string> exclude;
+  /// LossySparsifierCallback: sharpness_factor, sharpness_period,
+  /// convert_to_hard, eval_batch_size (LossySparsifierCallbackOptions::from_config).
+  Config lossy_args;
+  /// "FILE:LINE:COLUMN" of the entry, for errors found later.
+  std::string location;
+
+  /// Whether the callback changes the model it trains (and so gets a
+  /// training run of its own): TrainingAwareDataSparsity with apply_to_model,
+  /// LossySparsifierCallback.
+  bool changes_trained_model() const;
+};
+
+/// A whole run description.
+struct RunConfig {
+  /// Where it was read from (for messages).
+  std::string source;
+  uint64_t seed = 0;
+  /// LibTorch's intra-op threads; 0: its default.
+  int64_t threads = 0;
+  DataConfig data;
+  ModelConfig model;
+  OptimizerConfig optimizer;
+  TrainerConfig trainer;
+  std::vector<CallbackConfig> callbacks;
+};
+
+/// Reads the YAML file at `path`, applies the command-line `overrides`
+/// ("dotted.key=value", e.g. "trainer.epochs=2",
+/// "callbacks.0.sparsifier.args.sparsity_level=0.9", "model.hidden=[64, 32]";
+/// the value is read as YAML), and checks everything: unknown keys (with the
+/// nearest valid one), wrong types, out-of-range values, unknown sparsifier,
+/// scheduler or callback types and their arguments (by building them once).
+/// Any mistake is a ConfigError.
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+/// The same from YAML text; `source_name` stands for the file in messages.
+RunConfig parse_run_config(const std::string& yaml_text, const std::string& source_name,
+                           const std::vector<std::string>& overrides = {});
+
+/// The resolved config, every default filled in, as YAML text that
+/// `parse_run_config` reads back to an equal config.
+std::string to_yaml_text(const RunConfig& config);
+
+}  // namespace sparsity::demo
