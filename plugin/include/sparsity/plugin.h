@@ -9,6 +9,7 @@
 #include "sparsity/plugin/idx_reader.h"
 #include "sparsity/plugin/lossy_sparsifier_callback.h"
 #include "sparsity/plugin/model_copy.h"
+#include "sparsity/plugin/model_state.h"
 #include "sparsity/plugin/parameter_selection.h"
 #include "sparsity/plugin/post_training_data_sparsity.h"
 #include "sparsity/plugin/sparsity_report.h"

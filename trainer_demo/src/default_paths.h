@@ -1,0 +1,16 @@
+#pragma once
+// Where trainer_demo looks for things it is not told about.
+
+#include <string>
+
+namespace sparsity::demo {
+
+/// `configs/default.yaml` when it exists under the working directory (a
+/// source checkout), else the copy `cmake --install` put under
+/// share/sparsity/configs.
+std::string default_config_path();
+
+/// `runs/<config name>-<YYYYmmdd-HHMMSS>` for a config file path.
+std::string default_output_dir(const std::string& config_path);
+
+}  // namespace sparsity::demo

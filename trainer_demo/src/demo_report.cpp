@@ -1,0 +1,175 @@
+#include "demo_report.h"
+
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "demo_runner.h"
+#include "sparsity/file_io.h"
+
+namespace sparsity::demo {
+
+namespace {
+
+std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> cells;
+  std::string cell;
+  std::istringstream stream(line);
+  while (std::getline(stream, cell, ',')) cells.push_back(cell);
+  if (!line.empty() && line.back() == ',') cells.emplace_back();
+  return cells;
+}
+
+// JSON numbers cannot be NaN or infinite: those become null.
+std::string json_number(double value) {
+  if (!std::isfinite(value)) return "null";
+  return fmt::format("{}", value);
+}
+
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<int>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string percent(double fraction) { return fmt::format("{:.2f}%", 100.0 * fraction); }
+
+}  // namespace
+
+std::string merge_metrics_csv(const std::vector<std::pair<std::string, std::string>>& run_and_path) {
+  using Row = std::map<std::string, std::string>;
+  std::vector<std::pair<std::string, Row>> rows;
+  std::set<std::string> columns;
+  for (const auto& [run, path] : run_and_path) {
+    if (!std::filesystem::exists(path)) continue;
+    const std::vector<char> bytes = read_file(path);
+    std::istringstream stream(std::string(bytes.begin(), bytes.end()));
+    std::string line;
+    if (!std::getline(stream, line)) continue;
+    const std::vector<std::string> header = split_csv_line(line);
+    columns.insert(header.begin(), header.end());
+    int64_t line_number = 1;
+    while (std::getline(stream, line)) {
+      ++line_number;
+      if (line.empty()) continue;
+      const std::vector<std::string> cells = split_csv_line(line);
+      if (cells.size() != header.size()) {
+        throw std::runtime_error(fmt::format("{}:{}: {} cells where the header has {}", path, line_number,
+                                             cells.size(), header.size()));
+      }
+      Row row;
+      for (size_t i = 0; i < cells.size(); ++i) row[header[i]] = cells[i];
+      rows.emplace_back(run, std::move(row));
+    }
+  }
+  std::vector<std::string> ordered;
+  for (const char* first : {"epoch", "step"}) {
+    if (columns.erase(first) != 0) ordered.emplace_back(first);
+  }
+  ordered.insert(ordered.end(), columns.begin(), columns.end());
+
+  std::string out = "run";
+  for (const auto& column : ordered) out += "," + column;
+  out += "\n";
+  for (const auto& [run, row] : rows) {
+    out += run;
+    for (const auto& column : ordered) {
+      auto found = row.find(column);
+      out += ",";
+      if (found != row.end()) out += found->second;
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+int64_t compressed_size(const std::string& path) {
+  const std::vector<char> bytes = read_file(path);
+  uLongf size = compressBound(static_cast<uLong>(bytes.size()));
+  std::vector<Bytef> buffer(size);
+  const int status = compress2(buffer.data(), &size, reinterpret_cast<const Bytef*>(bytes.data()),
+                               static_cast<uLong>(bytes.size()), Z_DEFAULT_COMPRESSION);
+  if (status != Z_OK) throw std::runtime_error(fmt::format("cannot compress '{}': zlib error {}", path, status));
+  return static_cast<int64_t>(size);
+}
+
+std::string human_bytes(int64_t bytes) {
+  if (bytes >= 1000 * 1000) return fmt::format("{:.2f} MB", static_cast<double>(bytes) / 1e6);
+  if (bytes >= 1000) return fmt::format("{:.1f} kB", static_cast<double>(bytes) / 1e3);
+  return fmt::format("{} B", bytes);
+}
+
+std::string summary_json(const DemoResult& result) {
+  double dense_accuracy = 0.0;
+  std::vector<const ModelResult*> sparsified;
+  for (const auto& model : result.models) {
+    if (model.callback_type.empty()) {
+      dense_accuracy = model.test_accuracy;
+    } else {
+      sparsified.push_back(&model);
+    }
+  }
+  std::string out = "{\n";
+  out += fmt::format("  \"dense_test_accuracy\": {},\n", json_number(dense_accuracy));
+  out += "  \"sparsified\": [";
+  for (size_t i = 0; i < sparsified.size(); ++i) {
+    const ModelResult& m = *sparsified[i];
+    out += i == 0 ? "\n" : ",\n";
+    out += fmt::format("    {{\"callback\": {}, \"test_accuracy\": {}, \"weight_sparsity\": {}", json_string(m.name),
+                       json_number(m.test_accuracy), json_number(m.weight_sparsity));
+    if (m.activation_sparsity) out += fmt::format(", \"activation_sparsity\": {}", json_number(*m.activation_sparsity));
+    out += "}";
+  }
+  out += sparsified.empty() ? "],\n" : "\n  ],\n";
+  out += fmt::format("  \"wall_seconds\": {}\n}}\n", json_number(result.wall_seconds));
+  return out;
+}
+
+std::string format_result_table(const DemoResult& result) {
+  bool any_activation = false;
+  size_t name_width = 5;
+  double dense_accuracy = 0.0;
+  for (const auto& model : result.models) {
+    any_activation = any_activation || model.activation_sparsity.has_value();
+    name_width = std::max(name_width, model.name.size());
+    if (model.callback_type.empty()) dense_accuracy = model.test_accuracy;
+  }
+  std::string out = fmt::format("{:<{}}  {:>9}  {:>9}  {:>15}", "model", name_width, "test acc", "vs dense",
+                                "weight sparsity");
+  if (any_activation) out += fmt::format("  {:>14}", "act. sparsity");
+  out += fmt::format("  {:>10}  {:>10}\n", "size", "gzipped");
+  for (const auto& model : result.models) {
+    const std::string delta = model.callback_type.empty()
+                                  ? std::string("-")
+                                  : fmt::format("{:+.2f} pt", 100.0 * (model.test_accuracy - dense_accuracy));
+    out += fmt::format("{:<{}}  {:>9}  {:>9}  {:>15}", model.name, name_width, percent(model.test_accuracy), delta,
+                       percent(model.weight_sparsity));
+    if (any_activation) {
+      out += fmt::format("  {:>14}", model.activation_sparsity ? percent(*model.activation_sparsity) : "-");
+    }
+    out += fmt::format("  {:>10}  {:>10}\n", human_bytes(model.file_bytes), human_bytes(model.gzip_bytes));
+  }
+  return out;
+}
+
+}  // namespace sparsity::demo

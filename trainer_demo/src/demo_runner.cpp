@@ -1,0 +1,227 @@
+#include "demo_runner.h"
+
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "demo_data.h"
+#include "demo_model.h"
+#include "demo_report.h"
+#include "sparsity/data_sparsifier/base_data_sparsifier.h"
+#include "sparsity/file_io.h"
+#include "sparsity/logging.h"
+#include "sparsity/lossy/activation_sparsity.h"
+#include "sparsity/plugin/data_source.h"
+#include "sparsity/plugin/lossy_sparsifier_callback.h"
+#include "sparsity/plugin/model_state.h"
+#include "sparsity/plugin/post_training_data_sparsity.h"
+#include "sparsity/plugin/sparsity_report.h"
+#include "sparsity/plugin/trainer.h"
+#include "sparsity/plugin/training_aware_data_sparsity.h"
+
+namespace sparsity::demo {
+
+namespace fs = std::filesystem;
+
+std::vector<PlannedRun> plan_runs(const RunConfig& config) {
+  std::vector<PlannedRun> runs(1);
+  runs[0].name = "dense";
+  for (const auto& callback : config.callbacks) {
+    if (callback.changes_trained_model()) {
+      PlannedRun run;
+      run.name = callback.name;
+      run.lossy_layers = callback.kind == CallbackKind::LossySparsifierCallback;
+      run.callbacks.push_back(&callback);
+      runs.push_back(std::move(run));
+    } else {
+      runs[0].callbacks.push_back(&callback);
+    }
+  }
+  return runs;
+}
+
+namespace {
+
+/// A callback of the config, built, with what the demo needs back from it.
+struct LiveCallback {
+  const CallbackConfig* config = nullptr;
+  std::shared_ptr<Callback> callback;
+
+  /// The model this callback produced, once the run is over.
+  std::shared_ptr<torch::nn::Module> result_model(const std::shared_ptr<torch::nn::Module>& trained) const {
+    if (auto post = std::dynamic_pointer_cast<PostTrainingDataSparsity>(callback)) return post->sparsified();
+    if (auto aware = std::dynamic_pointer_cast<TrainingAwareDataSparsity>(callback)) return aware->sparsified();
+    return trained;  // the lossy layers' callback converts the trained model itself
+  }
+
+  BaseDataSparsifier* sparsifier() const {
+    if (auto post = std::dynamic_pointer_cast<PostTrainingDataSparsity>(callback)) return post->data_sparsifier();
+    if (auto aware = std::dynamic_pointer_cast<TrainingAwareDataSparsity>(callback)) return aware->data_sparsifier();
+    return nullptr;
+  }
+};
+
+LiveCallback make_live_callback(const CallbackConfig& config, const DemoData& data) {
+  const ParameterSelection selection{config.include, config.exclude};
+  LiveCallback live{&config, nullptr};
+  switch (config.kind) {
+    case CallbackKind::PostTrainingDataSparsity:
+      live.callback = std::make_shared<PostTrainingDataSparsity>(
+          config.sparsifier.type, config.sparsifier.args, PostTrainingDataSparsityOptions().parameters(selection));
+      break;
+    case CallbackKind::TrainingAwareDataSparsity:
+      live.callback = std::make_shared<TrainingAwareDataSparsity>(
+          config.sparsifier.type, config.sparsifier.args, config.scheduler->type, config.scheduler->args,
+          TrainingAwareDataSparsityOptions()
+              .parameters(selection)
+              .apply_to_model(config.apply_to_model)
+              .update_every_n_steps(config.update_every_n_steps));
+      break;
+    case CallbackKind::LossySparsifierCallback: {
+      auto options = LossySparsifierCallbackOptions::from_config(config.lossy_args);
+      // Activation sparsity per epoch on the validation split: the test set
+      // stays unseen until the final evaluation.
+      if (data.has_validation()) options.eval_inputs(data.validation_inputs);
+      live.callback = std::make_shared<LossySparsifierCallback>(options);
+      break;
+    }
+  }
+  return live;
+}
+
+std::string describe_model(const ModelConfig& model, const InputShape& input, int64_t classes) {
+  std::string layers = fmt::format("{}", input.channels * input.height * input.width);
+  if (model.type == "cnn") {
+    layers = fmt::format("conv{}", fmt::join(model.channels, "-conv"));
+  }
+  for (int64_t width : model.hidden) layers += fmt::format("-{}", width);
+  return fmt::format("{} {}-{}", model.type == "cnn" ? "CNN" : "MLP", layers, classes);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
+  const auto start = std::chrono::steady_clock::now();
+  if (config.threads > 0) at::set_num_threads(static_cast<int>(config.threads));
+  logger()->set_level(spdlog::level::from_str(config.trainer.log_level));
+
+  const fs::path out(output_dir);
+  fs::create_directories(out / "models");
+  fs::create_directories(out / "sparsifiers");
+  write_file_atomically((out / "config.yaml").string(), to_yaml_text(config));
+
+  const DemoData data = load_demo_data(config.data, config.seed);
+  const InputShape input{data.train_inputs.size(1), data.train_inputs.size(2), data.train_inputs.size(3)};
+  std::cout << "data: " << data.description << "\n"
+            << "model: " << describe_model(config.model, input, data.classes) << ", " << config.optimizer.type
+            << " lr " << config.optimizer.lr << ", " << config.trainer.epochs << " epochs, batch "
+            << config.data.batch_size << ", " << at::get_num_threads() << " threads\n"
+            << "output: " << out.string() << "\n"
+            << std::flush;
+
+  const DataSource train(data.train_inputs, data.train_targets, config.data.batch_size, /*shuffle=*/true,
+                         config.seed);
+  std::optional<DataSource> validation;
+  if (data.has_validation()) {
+    validation.emplace(data.validation_inputs, data.validation_targets, 1000, /*shuffle=*/false);
+  }
+  const bool measure_activations = config.model.lossy.has_value();
+
+  DemoResult result;
+  result.output_dir = out.string();
+  std::vector<std::pair<std::string, std::string>> metrics_files;
+  const std::vector<PlannedRun> runs = plan_runs(config);
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const PlannedRun& run = runs[r];
+    std::vector<std::string> attached;
+    for (const auto* callback : run.callbacks) attached.push_back(callback->name);
+    std::cout << fmt::format("\n== run {}/{}: {}{}{}\n", r + 1, runs.size(), run.name,
+                             run.lossy_layers ? " (with lossy sparsifier layers)" : "",
+                             attached.empty() ? "" : fmt::format(", callbacks: {}", fmt::join(attached, ", ")))
+              << std::flush;
+
+    std::shared_ptr<ActivationCollector> collector;
+    std::optional<SparseLoss> sparse_loss;
+    if (run.lossy_layers) {
+      collector = std::make_shared<ActivationCollector>();
+      sparse_loss = make_sparse_loss(*config.model.lossy);
+    }
+    ClassifierModule module(build_model(config.model, input, data.classes, config.seed, run.lossy_layers, collector),
+                            config.optimizer, collector, sparse_loss);
+
+    const fs::path run_dir = out / "train" / run.name;
+    const fs::path checkpoint = run_dir / "checkpoint.pt";
+    TrainerOptions options;
+    options.max_epochs(config.trainer.epochs)
+        .seed(config.seed)
+        .output_dir(run_dir.string())
+        .checkpoint(config.trainer.checkpoint)
+        .progress(config.trainer.progress);
+    if (config.trainer.resume && fs::exists(checkpoint)) {
+      std::cout << "resuming from " << checkpoint.string() << "\n";
+      options.resume_from(checkpoint.string());
+    }
+    Trainer trainer(options);
+    std::vector<LiveCallback> callbacks;
+    for (const auto* callback : run.callbacks) {
+      callbacks.push_back(make_live_callback(*callback, data));
+      trainer.add_callback(callbacks.back().callback);
+    }
+    trainer.fit(module, train, validation ? &*validation : nullptr);
+    metrics_files.emplace_back(run.name, (run_dir / "metrics.csv").string());
+
+    auto evaluate = [&](const std::string& name, const std::string& type, torch::nn::Module& model) {
+      ModelResult m;
+      m.name = name;
+      m.callback_type = type;
+      m.run = run.name;
+      m.test_accuracy = classification_accuracy(model, data.test_inputs, data.test_targets);
+      m.weight_sparsity = overall_sparsity(measure_sparsity(model));
+      if (measure_activations && (type.empty() || run.lossy_layers)) {
+        m.activation_sparsity = measure_activation_sparsity(model, data.test_inputs, 1000).total();
+      }
+      m.model_file = (out / "models" / (name + ".pt")).string();
+      save_model_state(model, m.model_file);
+      m.file_bytes = static_cast<int64_t>(fs::file_size(m.model_file));
+      m.gzip_bytes = compressed_size(m.model_file);
+      result.models.push_back(std::move(m));
+    };
+    if (run.name == "dense") evaluate("dense", "", *module.model());
+    for (const auto& live : callbacks) {
+      auto model = live.result_model(module.model());
+      if (!model) throw std::logic_error(fmt::format("callback '{}' produced no model", live.config->name));
+      evaluate(live.config->name, to_string(live.config->kind), *model);
+      if (BaseDataSparsifier* sparsifier = live.sparsifier()) {
+        sparsifier->save((out / "sparsifiers" / (live.config->name + ".pt")).string());
+      }
+    }
+  }
+  // The dense baseline first, then the sparsified models in config order.
+  std::stable_sort(result.models.begin() + 1, result.models.end(), [&](const ModelResult& a, const ModelResult& b) {
+    auto position = [&](const std::string& name) {
+      for (size_t i = 0; i < config.callbacks.size(); ++i)
+        if (config.callbacks[i].name == name) return i;
+      return config.callbacks.size();
+    };
+    return position(a.name) < position(b.name);
+  });
+
+  write_file_atomically((out / "metrics.csv").string(), merge_metrics_csv(metrics_files));
+  result.wall_seconds = seconds_since(start);
+  write_file_atomically((out / "summary.json").string(), summary_json(result));
+  std::cout << "\n" << format_result_table(result) << "\nwall time " << fmt::format("{:.1f}", result.wall_seconds)
+            << " s; outputs in " << out.string() << "\n"
+            << std::flush;
+  return result;
+}
+
+}  // namespace sparsity::demo
