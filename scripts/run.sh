@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs the main job: for now the example program that
-# sparsifies a tensor, a parameter and an embedding table and prints the result.
+# Sets up, builds and runs the main job: trainer_demo on configs/default.yaml
+# (an MLP trained on Fashion-MNIST, then sparsified after and during
+# training), or on the config and overrides given, e.g.
+#   ./scripts/run.sh configs/lossy_activations.yaml --output runs/lossy
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/build.sh --target data_sparsifier_example
-./build/examples/data_sparsifier_example "$@"
+./scripts/build.sh --target trainer_demo
+./build/trainer_demo/trainer_demo "$@"
