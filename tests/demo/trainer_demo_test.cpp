@@ -14,6 +14,7 @@
 #include "demo_runner.h"
 #include "run_config.h"
 #include "sparsity/plugin.h"
+#include "sparsity/sparsity.h"
 
 namespace sparsity::demo {
 namespace {
@@ -328,13 +329,13 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
   EXPECT_EQ(to_yaml_text(load_run_config((out / "config.yaml").string())),
             to_yaml_text(load_run_config(kSourceDir + "/configs/synthetic.yaml")));
 
-  // metrics.csv: 4 epochs of each of the 3 runs.
+  // metrics.csv: 6 epochs of each of the 3 runs.
   const std::string metrics = read_text(out / "metrics.csv");
   EXPECT_EQ(metrics.rfind("run,epoch,step,", 0), 0u) << metrics;
   for (const char* run : {"\ndense,", "\nTrainingAwareDataSparsity,", "\nLossySparsifierCallback,"}) {
     int rows = 0;
     for (size_t pos = metrics.find(run); pos != std::string::npos; pos = metrics.find(run, pos + 1)) ++rows;
-    EXPECT_EQ(rows, 4) << run;
+    EXPECT_EQ(rows, 6) << run;
   }
 
   if (!python_has_torch()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch: summary.json and models not checked";
@@ -365,19 +366,19 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
   EXPECT_CONTAINS(py, "dense ['1.bias', '1.weight', '3.bias', '3.weight', '5.bias', '5.weight'] 0.0000\n");
 
   // Values: the synthetic task is learnable, the sparsities are those asked for
-  // (weights only: 50% and 80% of 2048 + 512 + 64 weights out of 2676 parameters).
+  // (weights only: 50% and 80% of 4096 + 2048 + 128 weights out of 6372 parameters).
   double dense = 0;
   ASSERT_EQ(std::sscanf(py.substr(py.find("dense ")).c_str(), "dense %lf", &dense), 1);
   EXPECT_GT(dense, 0.9);
   const std::string post_line = py.substr(py.find("PostTrainingDataSparsity 0"));
   double post_acc = 0, post_sparsity = 0, post_act = 0;
   ASSERT_EQ(std::sscanf(post_line.c_str(), "PostTrainingDataSparsity %lf %lf %lf", &post_acc, &post_sparsity, &post_act), 3);
-  EXPECT_NEAR(post_sparsity, 0.5 * 2624 / 2676, 5e-3);
+  EXPECT_NEAR(post_sparsity, 0.5 * 6272 / 6372, 5e-3);
   EXPECT_DOUBLE_EQ(post_act, -1);
   const std::string aware_line = py.substr(py.find("TrainingAwareDataSparsity 0"));
   double aware_acc = 0, aware_sparsity = 0;
   ASSERT_EQ(std::sscanf(aware_line.c_str(), "TrainingAwareDataSparsity %lf %lf", &aware_acc, &aware_sparsity), 2);
-  EXPECT_NEAR(aware_sparsity, 0.8 * 2624 / 2676, 5e-3);
+  EXPECT_NEAR(aware_sparsity, 0.8 * 6272 / 6372, 5e-3);
   EXPECT_GT(aware_acc, 0.8);
   const std::string lossy_line = py.substr(py.find("LossySparsifierCallback "));
   double lossy_acc = 0, lossy_sparsity = 0, lossy_act = 0;

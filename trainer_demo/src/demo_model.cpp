@@ -12,7 +12,7 @@
 
 #include <stdexcept>
 
-#include "sparsity/lossy/insertion.h"
+#include "sparsity/lossy/lossy_sparsifier.h"
 #include "sparsity/lossy/penalties.h"
 
 namespace sparsity::demo {
@@ -36,13 +36,16 @@ torch::nn::Sequential build_model(const ModelConfig& config, const InputShape& i
   // layers draw no random numbers: the same seed gives the same weights.
   at::manual_seed(seed);
   torch::nn::Sequential net;
+  // The sparsifier follows the ReLU: its penalty then acts only on the values
+  // the next layer would receive, not on negatives ReLU zeroes anyway.
   auto add_hidden = [&](torch::nn::AnyModule layer) {
-    if (with_lossy_layers) {
-      net->push_back(sparsified(std::move(layer), lossy_options, collector));
-    } else {
-      net->push_back(std::move(layer));
-    }
+    net->push_back(std::move(layer));
     net->push_back(torch::nn::ReLU());
+    if (with_lossy_layers) {
+      LossySparsifier sparsifier(lossy_options);
+      sparsifier->set_collector(collector);
+      net->push_back(sparsifier);
+    }
   };
 
   int64_t features = 0;

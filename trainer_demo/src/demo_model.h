@@ -24,9 +24,8 @@ struct InputShape {
 /// Builds the model `config` describes for `classes` outputs, its layers
 /// initialized from `seed` (the same seed gives the same initial weights with
 /// or without lossy layers). With `with_lossy_layers` (needs `config.lossy`)
-/// every hidden Linear and Conv2d layer is followed by a LossySparsifier
-/// (`sparsity::sparsified`) recording into `collector`; the output layer never
-/// is.
+/// the ReLU after every hidden Linear and Conv2d layer is followed by a
+/// LossySparsifier recording into `collector`; the output layer never is.
 ///
 /// MLP: Flatten, [Linear(h), ReLU] per hidden width, Linear(classes).
 /// CNN: [Conv2d(c, 3x3, padding 1), ReLU, MaxPool2d(2)] per channel count,
