@@ -1,8 +1,9 @@
 // trainer_demo: trains and sparsifies models as a YAML config describes.
 //
-//   trainer_demo [CONFIG] [--output DIR] [key=value ...]
+//   trainer_demo [CONFIG] [--output DIR] [--check] [key=value ...]
 //
-// See docs/trainer_demo.md and docs/configuration.md.
+// Exit status: 0 done, 1 a mistake in the config, 2 a usage mistake, 3 the run
+// failed (e.g. missing data). See docs/trainer_demo.md and docs/configuration.md.
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
@@ -39,7 +40,13 @@ int main(int argc, char** argv) {
   app.add_flag("--check", check_only, "Only read and check the config, print it resolved, and exit");
   app.footer("Outputs: config.yaml, metrics.csv, models/, sparsifiers/, train/<run>/, summary.json.\n"
              "Docs: docs/trainer_demo.md, docs/configuration.md.");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and succeeds; any other usage mistake is exit status 2.
+    const int status = app.exit(e);
+    return status == 0 ? 0 : 2;
+  }
 
   // `trainer_demo trainer.epochs=1` means the default config with an override.
   if (config_path.find('=') != std::string::npos && !std::filesystem::exists(config_path)) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "sparsity/closest_match.h"
 #include "sparsity/config.h"
 
 namespace sparsity {
@@ -165,6 +166,55 @@ TEST(ConfigYaml, RoundTripKeepsTypesAndValues) {
   back.erase("nan");
   config.erase("nan");
   EXPECT_EQ(back, config);
+}
+
+
+TEST(ClosestMatch, FindsTheNearestCandidateForATypo) {
+  EXPECT_EQ(closest_match("sparsty_level", {"sparsity_level", "norm"}), "sparsity_level");
+  EXPECT_EQ(closest_match("epoch", {"progress", "epochs", "resume"}), "epochs");
+  EXPECT_EQ(closest_match("sparse_block_shap", {"sparsity_level", "sparse_block_shape", "zeros_per_block"}),
+            "sparse_block_shape");
+  // The nearest wins over an earlier, farther one.
+  EXPECT_EQ(closest_match("CubicSLSchedulerr", {"CubicSLSchedular", "CubicSLScheduler"}), "CubicSLScheduler");
+}
+
+TEST(ClosestMatch, ExactMatchAndCaseAreDistanceZero) {
+  EXPECT_EQ(closest_match("norm", {"sparsity_level", "norm"}), "norm");
+  EXPECT_EQ(closest_match("datanormsparsifier", {"DataNormSparsifier"}), "DataNormSparsifier");
+  EXPECT_EQ(closest_match("ADAM", {"sgd", "adam"}), "adam");
+}
+
+TEST(ClosestMatch, NothingWhenNoCandidateIsClose) {
+  EXPECT_EQ(closest_match("xyz", {"sparsity_level"}), std::nullopt);
+  EXPECT_EQ(closest_match("learning_rate", {"type", "lr", "momentum", "weight_decay"}), std::nullopt);
+  EXPECT_EQ(closest_match("anything", {}), std::nullopt);
+}
+
+TEST(ClosestMatch, LimitIsAThirdOfTheLongerWordAndAtLeastOne) {
+  // Six letters: up to two edits.
+  EXPECT_EQ(closest_match("abcdxy", {"abcdef"}), "abcdef");
+  EXPECT_EQ(closest_match("abcxyz", {"abcdef"}), std::nullopt);
+  // Short words still allow one edit...
+  EXPECT_EQ(closest_match("sgdd", {"sgd"}), "sgd");
+  EXPECT_EQ(closest_match("L3", {"L0", "L1"}), "L0");
+  // ...but not two: a transposition counts as two edits.
+  EXPECT_EQ(closest_match("sdg", {"sgd"}), std::nullopt);
+  // The longer word sets the limit: "a" is 1 edit from "ab" but 5 from "abcdef" (limit 2).
+  EXPECT_EQ(closest_match("a", {"abcdef"}), std::nullopt);
+  EXPECT_EQ(closest_match("a", {"ab"}), "ab");
+}
+
+TEST(ClosestMatch, TiesGoToTheFirstCandidate) {
+  EXPECT_EQ(closest_match("L3", {"L2", "L1"}), "L2");
+  EXPECT_EQ(closest_match("L3", {"L1", "L2"}), "L1");
+  EXPECT_EQ(closest_match("cat", {"bat", "hat", "cat"}), "cat");
+}
+
+TEST(ClosestMatch, DidYouMeanFormatsTheSuggestion) {
+  EXPECT_EQ(did_you_mean("epoch", {"epochs", "progress"}), " (did you mean 'epochs'?)");
+  EXPECT_EQ(did_you_mean("fashon-mnist", {"fashion-mnist", "idx", "synthetic"}), " (did you mean 'fashion-mnist'?)");
+  EXPECT_EQ(did_you_mean("xyz", {"epochs", "progress"}), "");
+  EXPECT_EQ(did_you_mean("xyz", {}), "");
 }
 
 }  // namespace

@@ -11,8 +11,14 @@ namespace sparsity::demo {
 std::string default_config_path() {
   const std::string local = "configs/default.yaml";
   if (std::filesystem::exists(local)) return local;
-  const std::string installed = std::string(SPARSITY_DEMO_INSTALLED_CONFIG_DIR) + "/default.yaml";
-  if (std::filesystem::exists(installed)) return installed;
+  // Installed: bin/trainer_demo next to share/sparsity/configs, wherever the
+  // prefix was chosen (configure time or `cmake --install --prefix`).
+  std::error_code error;
+  const std::filesystem::path executable = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (!error) {
+    const auto installed = executable.parent_path().parent_path() / SPARSITY_DEMO_CONFIG_SUBDIR / "default.yaml";
+    if (std::filesystem::exists(installed)) return installed.string();
+  }
   return local;  // the error then names the path a user would expect
 }
 

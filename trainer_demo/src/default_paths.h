@@ -7,7 +7,7 @@ namespace sparsity::demo {
 
 /// `configs/default.yaml` when it exists under the working directory (a
 /// source checkout), else the copy `cmake --install` put under
-/// share/sparsity/configs.
+/// share/sparsity/configs of the prefix the executable runs from.
 std::string default_config_path();
 
 /// `runs/<config name>-<YYYYmmdd-HHMMSS>` for a config file path.

@@ -27,10 +27,13 @@ std::vector<std::string> split_csv_line(const std::string& line) {
   return cells;
 }
 
-// JSON numbers cannot be NaN or infinite: those become null.
+// JSON numbers cannot be NaN or infinite: those become null. Whole values
+// keep a ".0" so that every reader sees a float, as Python's json writes them.
 std::string json_number(double value) {
   if (!std::isfinite(value)) return "null";
-  return fmt::format("{}", value);
+  std::string text = fmt::format("{}", value);
+  if (text.find_first_of(".e") == std::string::npos) text += ".0";
+  return text;
 }
 
 std::string json_string(const std::string& text) {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -16,6 +17,7 @@
 #include "sparsity/file_io.h"
 #include "sparsity/logging.h"
 #include "sparsity/lossy/activation_sparsity.h"
+#include "sparsity/lossy/insertion.h"
 #include "sparsity/plugin/data_source.h"
 #include "sparsity/plugin/lossy_sparsifier_callback.h"
 #include "sparsity/plugin/model_state.h"
@@ -103,6 +105,31 @@ std::string describe_model(const ModelConfig& model, const InputShape& input, in
   return fmt::format("{} {}-{}", model.type == "cnn" ? "CNN" : "MLP", layers, classes);
 }
 
+// What the config parser cannot know without the data: whether the model can
+// be built for these inputs, and whether each data-sparsity callback selects
+// at least one parameter. Found here, before hours of training, not after.
+void check_before_training(const RunConfig& config, const InputShape& input, int64_t classes) {
+  const bool lossy = config.model.lossy.has_value();
+  auto model = build_model(config.model, input, classes, config.seed, lossy,
+                           lossy ? std::make_shared<ActivationCollector>() : nullptr);
+  if (lossy && sparsifier_layers(*model).empty()) {
+    throw std::invalid_argument(
+        "model.lossy: the model has no hidden layer to put a lossy sparsifier after (model.hidden is empty)");
+  }
+  std::vector<std::string> names;
+  for (const auto& item : model->named_parameters()) names.push_back(item.key());
+  for (const auto& callback : config.callbacks) {
+    if (callback.kind == CallbackKind::LossySparsifierCallback) continue;
+    const ParameterSelection selection{callback.include, callback.exclude};
+    if (std::none_of(names.begin(), names.end(), [&](const std::string& n) { return selection.selects(n); })) {
+      throw std::invalid_argument(fmt::format(
+          "{}: callback '{}' selects no parameter of the model (include: [{}], exclude: [{}]; parameters: {})",
+          callback.location, callback.name, fmt::join(callback.include, ", "), fmt::join(callback.exclude, ", "),
+          fmt::join(names, ", ")));
+    }
+  }
+}
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -114,13 +141,16 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
   if (config.threads > 0) at::set_num_threads(static_cast<int>(config.threads));
   logger()->set_level(spdlog::level::from_str(config.trainer.log_level));
 
+  // Data and models are checked before anything is written, so a run that
+  // cannot start leaves no output directory behind.
+  const DemoData data = load_demo_data(config.data, config.seed);
+  const InputShape input{data.train_inputs.size(1), data.train_inputs.size(2), data.train_inputs.size(3)};
+  check_before_training(config, input, data.classes);
+
   const fs::path out(output_dir);
   fs::create_directories(out / "models");
   fs::create_directories(out / "sparsifiers");
   write_file_atomically((out / "config.yaml").string(), to_yaml_text(config));
-
-  const DemoData data = load_demo_data(config.data, config.seed);
-  const InputShape input{data.train_inputs.size(1), data.train_inputs.size(2), data.train_inputs.size(3)};
   std::cout << "data: " << data.description << "\n"
             << "model: " << describe_model(config.model, input, data.classes) << ", " << config.optimizer.type
             << " lr " << config.optimizer.lr << ", " << config.trainer.epochs << " epochs, batch "
@@ -166,9 +196,13 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
         .output_dir(run_dir.string())
         .checkpoint(config.trainer.checkpoint)
         .progress(config.trainer.progress);
-    if (config.trainer.resume && fs::exists(checkpoint)) {
-      std::cout << "resuming from " << checkpoint.string() << "\n";
-      options.resume_from(checkpoint.string());
+    if (config.trainer.resume) {
+      if (fs::exists(checkpoint)) {
+        std::cout << "resuming from " << checkpoint.string() << "\n";
+        options.resume_from(checkpoint.string());
+      } else {
+        std::cout << "trainer.resume: no " << checkpoint.string() << " yet, training from the start\n";
+      }
     }
     Trainer trainer(options);
     std::vector<LiveCallback> callbacks;

@@ -77,6 +77,8 @@ struct ModelConfig {
   /// CNN: the output channels of its 3x3 convolutions (each followed by ReLU
   /// and 2x2 max pooling).
   std::vector<int64_t> channels = {16, 32};
+  /// Present when the YAML has a `lossy` mapping (`lossy: {}` for all the
+  /// defaults; `lossy:` with no value counts as absent).
   std::optional<LossyLayersConfig> lossy;
 };
 
@@ -133,9 +135,11 @@ struct CallbackConfig {
   std::vector<std::string> include;
   std::vector<std::string> exclude;
   /// LossySparsifierCallback: sharpness_factor, sharpness_period,
-  /// convert_to_hard, eval_batch_size (LossySparsifierCallbackOptions::from_config).
+  /// convert_to_hard, eval_batch_size (LossySparsifierCallbackOptions::from_config),
+  /// all four, the defaults filled in.
   Config lossy_args;
-  /// "FILE:LINE:COLUMN" of the entry, for errors found later.
+  /// "FILE:LINE:COLUMN" of the entry, for errors found later ("override
+  /// 'KEY=VALUE'" for an entry an override put there).
   std::string location;
 
   /// Whether the callback changes the model it trains (and so gets a
@@ -172,7 +176,8 @@ RunConfig parse_run_config(const std::string& yaml_text, const std::string& sour
                            const std::vector<std::string>& overrides = {});
 
 /// The resolved config, every default filled in, as YAML text that
-/// `parse_run_config` reads back to an equal config.
+/// `parse_run_config` reads back to an equal config. Sparsifier and scheduler
+/// `args` are written as given: their registries fill in their own defaults.
 std::string to_yaml_text(const RunConfig& config);
 
 }  // namespace sparsity::demo

@@ -1,0 +1,952 @@
+#include "run_config.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <variant>
+
+#include "sparsity/closest_match.h"
+#include "sparsity/data_scheduler/registry.h"
+#include "sparsity/data_sparsifier/registry.h"
+#include "sparsity/lossy/penalties.h"
+#include "sparsity/plugin/lossy_sparsifier_callback.h"
+#include "yaml_overrides.h"
+
+namespace sparsity::demo {
+
+const char* to_string(CallbackKind kind) {
+  switch (kind) {
+    case CallbackKind::PostTrainingDataSparsity: return "PostTrainingDataSparsity";
+    case CallbackKind::TrainingAwareDataSparsity: return "TrainingAwareDataSparsity";
+    case CallbackKind::LossySparsifierCallback: return "LossySparsifierCallback";
+  }
+  return "?";
+}
+
+bool CallbackConfig::changes_trained_model() const {
+  return (kind == CallbackKind::TrainingAwareDataSparsity && apply_to_model) ||
+         kind == CallbackKind::LossySparsifierCallback;
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// The accepted keys and values.
+
+const std::vector<std::string> kTopKeys = {"seed", "threads", "data", "model", "optimizer", "trainer", "callbacks"};
+const std::vector<std::string> kDataKeys = {"source",           "directory",   "batch_size",
+                                            "validation_split", "train_limit", "synthetic"};
+const std::vector<std::string> kSyntheticKeys = {"train_size", "test_size", "classes", "image_size", "noise"};
+const std::vector<std::string> kModelKeys = {"type", "hidden", "channels", "lossy"};
+const std::vector<std::string> kLossyKeys = {"eps", "a", "penalty", "penalty_weight", "l0_b"};
+const std::vector<std::string> kOptimizerKeys = {"type", "lr", "momentum", "weight_decay"};
+const std::vector<std::string> kTrainerKeys = {"epochs", "progress", "checkpoint", "resume", "log_level"};
+const std::vector<std::string> kComponentKeys = {"type", "args"};
+
+const std::vector<std::string> kSources = {"fashion-mnist", "idx", "synthetic"};
+const std::vector<std::string> kModelTypes = {"mlp", "cnn"};
+const std::vector<std::string> kOptimizers = {"sgd", "adam"};
+const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "off"};
+
+constexpr CallbackKind kAllKinds[] = {CallbackKind::PostTrainingDataSparsity, CallbackKind::TrainingAwareDataSparsity,
+                                      CallbackKind::LossySparsifierCallback};
+const std::vector<std::string> kLossyCallbackArgs = {"sharpness_factor", "sharpness_period", "convert_to_hard",
+                                                     "eval_batch_size"};
+
+std::vector<std::string> callback_types() {
+  std::vector<std::string> names;
+  for (CallbackKind kind : kAllKinds) names.emplace_back(to_string(kind));
+  return names;
+}
+
+/// The keys a callback entry of `kind` accepts.
+std::vector<std::string> callback_keys(CallbackKind kind) {
+  switch (kind) {
+    case CallbackKind::PostTrainingDataSparsity: return {"type", "name", "sparsifier", "include", "exclude"};
+    case CallbackKind::TrainingAwareDataSparsity:
+      return {"type",           "name",    "sparsifier",
+              "scheduler",      "apply_to_model", "update_every_n_steps",
+              "include",        "exclude"};
+    case CallbackKind::LossySparsifierCallback: {
+      std::vector<std::string> keys = {"type", "name"};
+      keys.insert(keys.end(), kLossyCallbackArgs.begin(), kLossyCallbackArgs.end());
+      return keys;
+    }
+  }
+  return {};
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& word) {
+  return std::find(list.begin(), list.end(), word) != list.end();
+}
+
+std::string one_of(const std::vector<std::string>& list) { return fmt::format("{}", fmt::join(list, ", ")); }
+
+// ---------------------------------------------------------------------------
+// Reading nodes with their place in the file (or in an override).
+
+/// A node being read: its value, its key (for a mapping entry), its path in
+/// the config and, when an override put it (or one of its parents) there, the
+/// override's text.
+struct Value {
+  YAML::Node node;
+  YAML::Node key;
+  std::string path;
+  const std::string* override_text = nullptr;
+
+  bool present() const { return node.IsDefined() && !node.IsNull(); }
+};
+
+/// The entries of a mapping, in file order.
+struct Mapping {
+  Value self;
+  std::vector<std::pair<std::string, Value>> entries;
+
+  const Value* find(const std::string& key) const {
+    for (const auto& [name, value] : entries) {
+      if (name == key) return &value;
+    }
+    return nullptr;
+  }
+  /// The entry `key`, or (for a message about a missing or defaulted key) the
+  /// mapping itself with the key's path.
+  Value at_or_self(const std::string& key) const {
+    if (const Value* v = find(key)) return *v;
+    Value fallback = self;
+    fallback.path = self.path.empty() ? key : self.path + "." + key;
+    return fallback;
+  }
+};
+
+std::string quoted_kind(const YAML::Node& node) {
+  // A quoted scalar carries the "!" tag, an explicit !!str the standard tag.
+  return node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str" ? "the quoted string " : "";
+}
+
+/// What a node is, for "got ..." in messages.
+std::string describe(const YAML::Node& node) {
+  if (!node.IsDefined() || node.IsNull()) return "nothing";
+  if (node.IsScalar()) return fmt::format("{}'{}'", quoted_kind(node), node.Scalar());
+  if (node.IsSequence()) return "a list";
+  return "a mapping";
+}
+
+/// The typed value of a scalar, by the rules of Config::from_yaml (bool, int,
+/// double, else string; quoted scalars are strings).
+ConfigValue scalar_value(const YAML::Node& node) {
+  YAML::Node holder(YAML::NodeType::Map);
+  holder["v"] = node;
+  return Config::from_yaml(holder).at("v");
+}
+
+/// Drops a leading "line L, column C: " (Config::from_yaml's) from `message`;
+/// returns the 1-based position it named, if any.
+std::optional<std::pair<int, int>> strip_line_column(std::string& message) {
+  int line = 0;
+  int column = 0;
+  int consumed = 0;
+  if (std::sscanf(message.c_str(), "line %d, column %d: %n", &line, &column, &consumed) == 2 && consumed > 0) {
+    message.erase(0, static_cast<size_t>(consumed));
+    return std::make_pair(line, column);
+  }
+  return std::nullopt;
+}
+
+bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+/// The position of `word` as a whole word in `text`, or npos.
+size_t find_word(const std::string& text, const std::string& word) {
+  for (size_t pos = text.find(word); pos != std::string::npos; pos = text.find(word, pos + 1)) {
+    const bool start_ok = pos == 0 || !is_word_char(text[pos - 1]);
+    const size_t end = pos + word.size();
+    const bool end_ok = end == text.size() || !is_word_char(text[end]);
+    if (start_ok && end_ok) return pos;
+  }
+  return std::string::npos;
+}
+
+class Reader {
+ public:
+  Reader(std::string source, const std::vector<AppliedOverride>& overrides)
+      : source_(std::move(source)), overrides_(overrides) {}
+
+  Value root(const YAML::Node& node) const { return Value{node, YAML::Node(), "", nullptr}; }
+
+  Value child(const Value& parent, const YAML::Node& key, const YAML::Node& node, const std::string& name) const {
+    return Value{node, key, parent.path.empty() ? name : parent.path + "." + name, provenance(parent, node)};
+  }
+
+  Value item(const Value& parent, const YAML::Node& node, size_t index) const {
+    return Value{node, YAML::Node(), fmt::format("{}[{}]", parent.path, index), provenance(parent, node)};
+  }
+
+  /// "FILE:LINE:COLUMN" of `node`, or "override 'TEXT'" when `value` came
+  /// from an override.
+  std::string location(const Value& value, const YAML::Node& node) const {
+    if (value.override_text != nullptr) return fmt::format("override '{}'", *value.override_text);
+    const YAML::Mark mark = node.Mark();
+    if (mark.is_null()) return source_;
+    return fmt::format("{}:{}:{}", source_, mark.line + 1, mark.column + 1);
+  }
+
+  /// An error at the value.
+  [[noreturn]] void fail(const Value& value, const std::string& message) const {
+    raise(location(value, value.node), value.path, message);
+  }
+
+  /// An error at the key of a mapping entry (unknown or repeated keys).
+  [[noreturn]] void fail_at_key(const Value& value, const std::string& message) const {
+    raise(location(value, value.key), value.path, message);
+  }
+
+  /// An error at a 1-based position inside `value` (from a nested message).
+  [[noreturn]] void fail_at(const Value& value, std::optional<std::pair<int, int>> position,
+                            const std::string& message) const {
+    if (value.override_text != nullptr || !position) fail(value, message);
+    raise(fmt::format("{}:{}:{}", source_, position->first, position->second), value.path, message);
+  }
+
+  /// A mapping's entries; no value reads as an empty mapping. Repeated keys
+  /// are an error; so are keys not in `accepted` (unless it is null).
+  Mapping mapping(const Value& value, const std::vector<std::string>* accepted, const std::string& expected) const {
+    Mapping result{value, {}};
+    if (!value.present()) return result;
+    if (!value.node.IsMap()) fail(value, fmt::format("expected {}, got {}", expected, describe(value.node)));
+    std::map<std::string, YAML::Node> seen;
+    for (const auto& entry : value.node) {
+      const YAML::Node& key = entry.first;
+      if (!key.IsScalar()) {
+        Value at{entry.second, key, value.path, provenance(value, entry.second)};
+        fail_at_key(at, fmt::format("keys must be plain names, got {}", describe(key)));
+      }
+      const std::string name = key.Scalar();
+      Value v = child(value, key, entry.second, name);
+      if (auto it = seen.find(name); it != seen.end()) {
+        const YAML::Mark first = it->second.Mark();
+        fail_at_key(v, fmt::format("key '{}' appears twice{}; each key may appear once", name,
+                                   first.is_null() ? std::string() : fmt::format(" (first at line {})", first.line + 1)));
+      }
+      seen.emplace(name, key);
+      if (accepted != nullptr && !contains(*accepted, name)) fail_unknown_key(value, v, name, *accepted);
+      result.entries.emplace_back(name, std::move(v));
+    }
+    return result;
+  }
+
+  [[noreturn]] void fail_unknown_key(const Value& owner, const Value& entry, const std::string& name,
+                                     const std::vector<std::string>& accepted) const {
+    fail_at_key(entry, fmt::format("unknown key '{}' {}{}; expected one of: {}", name,
+                                   owner.path.empty() ? std::string("at the top level") : "in " + owner.path,
+                                   did_you_mean(name, accepted), one_of(accepted)));
+  }
+
+  // Scalars ------------------------------------------------------------------
+
+  int64_t integer(const Value& v) const {
+    if (v.node.IsScalar()) {
+      const ConfigValue value = scalar_value(v.node);
+      if (const auto* i = std::get_if<int64_t>(&value.variant())) return *i;
+    }
+    fail(v, fmt::format("expected an integer, got {}", describe(v.node)));
+  }
+
+  int64_t integer_at_least(const Value& v, int64_t minimum) const {
+    const int64_t x = integer(v);
+    if (x < minimum) fail(v, fmt::format("expected an integer >= {}, got {}", minimum, x));
+    return x;
+  }
+
+  double number(const Value& v) const {
+    if (v.node.IsScalar()) {
+      const ConfigValue value = scalar_value(v.node);
+      if (const auto* i = std::get_if<int64_t>(&value.variant())) return static_cast<double>(*i);
+      if (const auto* d = std::get_if<double>(&value.variant())) return *d;
+    }
+    fail(v, fmt::format("expected a number, got {}", describe(v.node)));
+  }
+
+  double finite_number(const Value& v, const char* expected) const {
+    const double x = number(v);
+    if (!std::isfinite(x)) fail(v, fmt::format("expected {}, got {}", expected, v.node.Scalar()));
+    return x;
+  }
+
+  bool boolean(const Value& v) const {
+    if (v.node.IsScalar()) {
+      const ConfigValue value = scalar_value(v.node);
+      if (const auto* b = std::get_if<bool>(&value.variant())) return *b;
+    }
+    fail(v, fmt::format("expected true or false, got {}", describe(v.node)));
+  }
+
+  std::string string(const Value& v) const {
+    if (!v.node.IsScalar()) fail(v, fmt::format("expected a string, got {}", describe(v.node)));
+    return v.node.Scalar();
+  }
+
+  /// A string from `choices` (with a did-you-mean for a near miss).
+  std::string choice(const Value& v, const std::vector<std::string>& choices, const std::string& what) const {
+    const std::string s = string(v);
+    if (!contains(choices, s)) {
+      fail(v, fmt::format("unknown {} '{}'{}; expected one of: {}", what, s, did_you_mean(s, choices), one_of(choices)));
+    }
+    return s;
+  }
+
+  std::vector<int64_t> integer_list(const Value& v, int64_t minimum) const {
+    if (!v.node.IsSequence()) {
+      fail(v, fmt::format("expected a list of integers (e.g. [64, 32]), got {}", describe(v.node)));
+    }
+    std::vector<int64_t> list;
+    for (size_t i = 0; i < v.node.size(); ++i) {
+      const Value it = item(v, v.node[i], i);
+      std::optional<int64_t> x;
+      if (it.node.IsScalar()) {
+        const ConfigValue value = scalar_value(it.node);
+        if (const auto* p = std::get_if<int64_t>(&value.variant())) x = *p;
+      }
+      if (!x) fail(it, fmt::format("expected a list of integers, got {} as entry {}", describe(it.node), i));
+      if (*x < minimum) fail(it, fmt::format("expected integers >= {}, got {}", minimum, *x));
+      list.push_back(*x);
+    }
+    return list;
+  }
+
+  /// A string or a list of strings (parameter name patterns).
+  std::vector<std::string> patterns(const Value& v) const {
+    std::vector<std::string> list;
+    auto pattern = [&](const Value& p) {
+      if (!p.node.IsScalar()) {
+        fail(p, fmt::format("expected a parameter name pattern (a string) or a list of them, got {}",
+                            describe(p.node)));
+      }
+      if (p.node.Scalar().empty()) fail(p, "expected a parameter name pattern, got an empty string");
+      list.push_back(p.node.Scalar());
+    };
+    if (v.node.IsSequence()) {
+      for (size_t i = 0; i < v.node.size(); ++i) pattern(item(v, v.node[i], i));
+    } else {
+      pattern(v);
+    }
+    return list;
+  }
+
+  /// A mapping of arguments as a Config (scalars and integer lists).
+  std::pair<Config, Mapping> arguments(const Value& v) const {
+    const Mapping m = mapping(v, nullptr, "a mapping of arguments (name: value)");
+    Config config;
+    for (const auto& [name, entry] : m.entries) config.set(name, argument(name, entry));
+    return {config, m};
+  }
+
+  ConfigValue argument(const std::string& name, const Value& entry) const {
+    try {
+      YAML::Node one(YAML::NodeType::Map);
+      one[name] = entry.node;
+      return Config::from_yaml(one).at(name);
+    } catch (const std::invalid_argument& e) {
+      std::string message = e.what();
+      const auto position = strip_line_column(message);
+      fail_at(entry, position, message);
+    }
+  }
+
+ private:
+  const std::string* provenance(const Value& parent, const YAML::Node& node) const {
+    if (const AppliedOverride* o = find_override(node, overrides_)) return &o->text;
+    return parent.override_text;
+  }
+
+  [[noreturn]] void raise(const std::string& where, const std::string& path, const std::string& message) const {
+    if (path.empty()) throw ConfigError(fmt::format("{}: {}", where, message));
+    throw ConfigError(fmt::format("{}: {}: {}", where, path, message));
+  }
+
+  std::string source_;
+  const std::vector<AppliedOverride>& overrides_;
+};
+
+// ---------------------------------------------------------------------------
+// The sections.
+
+void read_synthetic(const Reader& r, const Value& v, SyntheticDataConfig& out) {
+  const Mapping m = r.mapping(v, &kSyntheticKeys, "a mapping of synthetic data settings");
+  if (const Value* x = m.find("train_size")) out.train_size = r.integer_at_least(*x, 1);
+  if (const Value* x = m.find("test_size")) out.test_size = r.integer_at_least(*x, 1);
+  if (const Value* x = m.find("classes")) out.classes = r.integer_at_least(*x, 2);
+  if (const Value* x = m.find("image_size")) out.image_size = r.integer_at_least(*x, 4);
+  if (const Value* x = m.find("noise")) {
+    out.noise = r.finite_number(*x, "a finite number >= 0");
+    if (out.noise < 0) r.fail(*x, fmt::format("expected a finite number >= 0, got {}", out.noise));
+  }
+  if (out.train_size < out.classes) {
+    const Value at = m.find("train_size") != nullptr ? m.at_or_self("train_size") : m.at_or_self("classes");
+    r.fail(at, fmt::format("train_size ({}) must be at least classes ({}), so that every class has an example",
+                           out.train_size, out.classes));
+  }
+}
+
+void read_data(const Reader& r, const Value& v, DataConfig& out) {
+  const Mapping m = r.mapping(v, &kDataKeys, "a mapping of data settings");
+  if (const Value* x = m.find("source")) out.source = r.choice(*x, kSources, "data source");
+  if (const Value* x = m.find("directory")) out.directory = r.string(*x);
+  if (const Value* x = m.find("batch_size")) out.batch_size = r.integer_at_least(*x, 1);
+  if (const Value* x = m.find("validation_split")) {
+    out.validation_split = r.number(*x);
+    if (!(out.validation_split >= 0.0 && out.validation_split < 1.0)) {
+      r.fail(*x, fmt::format("expected a fraction in [0, 1), got {}", x->node.Scalar()));
+    }
+  }
+  if (const Value* x = m.find("train_limit")) out.train_limit = r.integer_at_least(*x, 0);
+  if (const Value* x = m.find("synthetic")) read_synthetic(r, *x, out.synthetic);
+  if (out.source == "idx" && out.directory.empty()) {
+    Value at = m.at_or_self("source");
+    at.path = v.path + ".directory";
+    r.fail(at, "required when source is 'idx': the directory holding the MNIST-format files "
+               "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-...; .gz accepted)");
+  }
+}
+
+LossyLayersConfig read_lossy(const Reader& r, const Value& v) {
+  LossyLayersConfig out;
+  const Mapping m = r.mapping(v, &kLossyKeys, "a mapping of lossy layer settings");
+  if (const Value* x = m.find("eps")) out.eps = r.finite_number(*x, "a finite number");
+  if (const Value* x = m.find("a")) {
+    out.a = r.finite_number(*x, "a finite number > 0");
+    if (!(out.a > 0)) r.fail(*x, fmt::format("expected a finite number > 0, got {}", out.a));
+  }
+  if (const Value* x = m.find("penalty")) out.penalty = r.choice(*x, penalty_names(), "penalty");
+  if (const Value* x = m.find("penalty_weight")) {
+    out.penalty_weight = r.finite_number(*x, "a finite number >= 0");
+    if (out.penalty_weight < 0) r.fail(*x, fmt::format("expected a finite number >= 0, got {}", out.penalty_weight));
+  }
+  if (const Value* x = m.find("l0_b")) {
+    out.l0_b = r.finite_number(*x, "a finite number > 0");
+    if (!(out.l0_b > 0)) r.fail(*x, fmt::format("expected a finite number > 0, got {}", out.l0_b));
+  }
+  return out;
+}
+
+/// Reads `model`; `lossy_at` gets the lossy section's value when present.
+void read_model(const Reader& r, const Value& v, ModelConfig& out, std::optional<Value>& lossy_at) {
+  const Mapping m = r.mapping(v, &kModelKeys, "a mapping of model settings");
+  if (const Value* x = m.find("type")) out.type = r.choice(*x, kModelTypes, "model type");
+  if (const Value* x = m.find("hidden")) out.hidden = r.integer_list(*x, 1);
+  if (const Value* x = m.find("channels")) out.channels = r.integer_list(*x, 1);
+  if (const Value* x = m.find("lossy"); x != nullptr && x->present()) {
+    out.lossy = read_lossy(r, *x);
+    lossy_at = *x;
+  }
+  if (out.type == "cnn" && out.channels.empty()) {
+    r.fail(m.find("channels") != nullptr ? m.at_or_self("channels") : m.at_or_self("type"),
+           "a cnn needs at least one convolution: expected a non-empty list of channel counts, e.g. [16, 32]");
+  }
+}
+
+void read_optimizer(const Reader& r, const Value& v, OptimizerConfig& out) {
+  const Mapping m = r.mapping(v, &kOptimizerKeys, "a mapping of optimizer settings");
+  if (const Value* x = m.find("type")) out.type = r.choice(*x, kOptimizers, "optimizer type");
+  if (const Value* x = m.find("lr")) {
+    out.lr = r.finite_number(*x, "a finite number > 0");
+    if (!(out.lr > 0)) r.fail(*x, fmt::format("expected a finite number > 0, got {}", out.lr));
+  }
+  if (const Value* x = m.find("momentum")) {
+    out.momentum = r.number(*x);
+    if (!(out.momentum >= 0.0 && out.momentum < 1.0)) {
+      r.fail(*x, fmt::format("expected a number in [0, 1), got {}", x->node.Scalar()));
+    }
+    if (out.momentum != 0.0 && out.type != "sgd") {
+      r.fail(*x, fmt::format("momentum applies to the sgd optimizer only (this one is {}); expected 0 or "
+                             "optimizer.type: sgd",
+                             out.type));
+    }
+  }
+  if (const Value* x = m.find("weight_decay")) {
+    out.weight_decay = r.finite_number(*x, "a finite number >= 0");
+    if (out.weight_decay < 0) r.fail(*x, fmt::format("expected a finite number >= 0, got {}", out.weight_decay));
+  }
+}
+
+void read_trainer(const Reader& r, const Value& v, TrainerConfig& out) {
+  const Mapping m = r.mapping(v, &kTrainerKeys, "a mapping of trainer settings");
+  if (const Value* x = m.find("epochs")) out.epochs = r.integer_at_least(*x, 1);
+  if (const Value* x = m.find("progress")) out.progress = r.boolean(*x);
+  if (const Value* x = m.find("checkpoint")) out.checkpoint = r.boolean(*x);
+  if (const Value* x = m.find("resume")) out.resume = r.boolean(*x);
+  if (const Value* x = m.find("log_level")) out.log_level = r.choice(*x, kLogLevels, "log level");
+}
+
+/// Reports `message` at the entry of `arguments` whose key the exception's
+/// message `what` names (the first one it mentions: at its key for an unknown
+/// argument, else at its value), else at `fallback`.
+[[noreturn]] void fail_at_argument(const Reader& r, const Mapping& arguments, const std::string& what,
+                                   const Value& fallback, const std::string& message) {
+  const Value* best = nullptr;
+  size_t best_pos = std::string::npos;
+  for (const auto& [name, value] : arguments.entries) {
+    const size_t pos = find_word(what, name);
+    if (pos < best_pos) {
+      best_pos = pos;
+      best = &value;
+    }
+  }
+  if (best == nullptr) r.fail(fallback, message);
+  if (what.find("unknown argument") != std::string::npos) r.fail_at_key(*best, message);
+  r.fail(*best, message);
+}
+
+/// `sparsifier:` / `scheduler:` of a callback: {type, args}. `kind` is "data
+/// sparsifier" or "data scheduler".
+ComponentConfig read_component(const Reader& r, const Value& v, const std::string& kind,
+                               const std::vector<std::string>& types, Mapping& args_out, Value& type_at) {
+  const std::string expected = fmt::format("a mapping {{type: {}, args: {{...}}}}", types.empty() ? "TYPE" : types.front());
+  if (!v.present()) r.fail(v, fmt::format("expected {}, got nothing", expected));
+  const Mapping m = r.mapping(v, &kComponentKeys, expected);
+  const Value* type = m.find("type");
+  if (type == nullptr) {
+    r.fail(v, fmt::format("missing key 'type': the {} type, one of: {}", kind, one_of(types)));
+  }
+  ComponentConfig out;
+  out.type = r.choice(*type, types, kind + " type");
+  type_at = *type;
+  if (const Value* args = m.find("args")) {
+    auto [config, entries] = r.arguments(*args);
+    out.args = std::move(config);
+    args_out = std::move(entries);
+  } else {
+    args_out = Mapping{m.at_or_self("args"), {}};
+  }
+  return out;
+}
+
+/// Builds the callback's sparsifier (and scheduler) once so that a bad type
+/// or argument is reported now, at its place in the file.
+void check_components(const Reader& r, const CallbackConfig& c, const Mapping& sparsifier_args,
+                      const Value& sparsifier_at, const Mapping* scheduler_args, const Value* scheduler_at) {
+  const Value sparsifier_fallback = sparsifier_args.entries.empty() ? sparsifier_at : sparsifier_args.self;
+  if (const Value* level = sparsifier_args.find("sparsity_level")) {
+    const ConfigValue& value = c.sparsifier.args.at("sparsity_level");
+    double x = 0;
+    if (const auto* i = std::get_if<int64_t>(&value.variant())) x = static_cast<double>(*i);
+    if (const auto* d = std::get_if<double>(&value.variant())) x = *d;
+    if (!(x >= 0.0 && x <= 1.0)) {
+      r.fail(*level, fmt::format("expected a sparsity level in [0, 1], got {}", value.to_string()));
+    }
+  }
+  std::unique_ptr<BaseDataSparsifier> sparsifier;
+  try {
+    sparsifier = make_data_sparsifier(c.sparsifier.type, c.sparsifier.args);
+    sparsifier->add_data("probe", at::zeros({8, 8}, at::kFloat));
+  } catch (const std::exception& e) {
+    fail_at_argument(r, sparsifier_args, e.what(), sparsifier_fallback,
+                     fmt::format("invalid arguments for the {} data sparsifier: {}", c.sparsifier.type, e.what()));
+  }
+  if (c.scheduler && scheduler_args != nullptr && scheduler_at != nullptr) {
+    try {
+      make_data_scheduler(c.scheduler->type, *sparsifier, c.scheduler->args);
+    } catch (const std::exception& e) {
+      const Value fallback = scheduler_args->entries.empty() ? *scheduler_at : scheduler_args->self;
+      fail_at_argument(r, *scheduler_args, e.what(), fallback,
+                       fmt::format("invalid arguments for the {} data scheduler: {}", c.scheduler->type, e.what()));
+    }
+  }
+}
+
+bool valid_name(const std::string& name) {
+  if (name.empty()) return false;
+  if (name.find_first_not_of('.') == std::string::npos) return false;  // "." and ".." are not file names
+  return std::all_of(name.begin(), name.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '-';
+  });
+}
+
+/// One `callbacks[i]` entry; `name_at` gets its name's value when given,
+/// `type_at` the value of its type.
+CallbackConfig read_callback(const Reader& r, const Value& v, std::optional<Value>& name_at, Value& type_at) {
+  const std::vector<std::string> types = callback_types();
+  if (!v.node.IsMap()) {
+    r.fail(v, fmt::format("expected a callback: a mapping with a 'type' key (one of: {}), got {}", one_of(types),
+                          describe(v.node)));
+  }
+  const Mapping m = r.mapping(v, nullptr, "a callback mapping");
+  const Value* type = m.find("type");
+  if (type == nullptr) r.fail(v, fmt::format("missing key 'type': the callback type, one of: {}", one_of(types)));
+  const std::string type_name = r.choice(*type, types, "callback type");
+  type_at = *type;
+
+  CallbackConfig out;
+  for (CallbackKind kind : kAllKinds) {
+    if (type_name == to_string(kind)) out.kind = kind;
+  }
+  out.location = r.location(v, v.node);
+
+  // Keys: those of this type; a key of another type gets its own message.
+  const std::vector<std::string> accepted = callback_keys(out.kind);
+  for (const auto& [name, entry] : m.entries) {
+    if (contains(accepted, name)) continue;
+    std::vector<std::string> owners;
+    for (CallbackKind kind : kAllKinds) {
+      if (contains(callback_keys(kind), name)) owners.emplace_back(to_string(kind));
+    }
+    if (owners.empty()) r.fail_unknown_key(v, entry, name, accepted);
+    r.fail_at_key(entry, fmt::format("key '{}' does not apply to a {} callback (only to {}); expected one of: {}", name,
+                                     type_name, fmt::join(owners, ", "), one_of(accepted)));
+  }
+
+  if (const Value* x = m.find("name")) {
+    out.name = r.string(*x);
+    name_at = *x;
+  }
+
+  if (out.kind == CallbackKind::LossySparsifierCallback) {
+    Config args;
+    std::vector<std::pair<std::string, Value>> given;
+    for (const auto& [name, entry] : m.entries) {
+      if (!contains(kLossyCallbackArgs, name)) continue;
+      args.set(name, r.argument(name, entry));
+      given.emplace_back(name, entry);
+    }
+    try {
+      const LossySparsifierCallbackOptions options = LossySparsifierCallbackOptions::from_config(args);
+      LossySparsifierCallback check(options);  // checks the ranges
+      out.lossy_args.set("sharpness_factor", options.sharpness_factor())
+          .set("sharpness_period", options.sharpness_period())
+          .set("convert_to_hard", options.convert_to_hard())
+          .set("eval_batch_size", options.eval_batch_size());
+    } catch (const std::exception& e) {
+      fail_at_argument(r, Mapping{v, given}, e.what(), v,
+                       fmt::format("invalid LossySparsifierCallback setting: {}", e.what()));
+    }
+    return out;
+  }
+
+  // The data-sparsity callbacks.
+  const Value* sparsifier = m.find("sparsifier");
+  if (sparsifier == nullptr) {
+    r.fail(v, fmt::format("missing key 'sparsifier': a {} callback needs one, e.g. "
+                          "sparsifier: {{type: DataNormSparsifier, args: {{sparsity_level: 0.5}}}}",
+                          type_name));
+  }
+  Mapping sparsifier_args;
+  Value sparsifier_type_at;
+  out.sparsifier =
+      read_component(r, *sparsifier, "data sparsifier", registered_data_sparsifiers(), sparsifier_args, sparsifier_type_at);
+
+  Mapping scheduler_args;
+  Value scheduler_type_at;
+  const Value* scheduler = nullptr;
+  if (out.kind == CallbackKind::TrainingAwareDataSparsity) {
+    scheduler = m.find("scheduler");
+    if (scheduler == nullptr) {
+      r.fail(v, fmt::format("missing key 'scheduler': a TrainingAwareDataSparsity callback needs one, e.g. "
+                            "scheduler: {{type: CubicSLScheduler, args: {{total_t: 100}}}} (types: {})",
+                            one_of(registered_data_schedulers())));
+    }
+    out.scheduler =
+        read_component(r, *scheduler, "data scheduler", registered_data_schedulers(), scheduler_args, scheduler_type_at);
+    if (const Value* x = m.find("apply_to_model")) out.apply_to_model = r.boolean(*x);
+    if (const Value* x = m.find("update_every_n_steps")) out.update_every_n_steps = r.integer_at_least(*x, 0);
+  }
+  if (const Value* x = m.find("include")) out.include = r.patterns(*x);
+  if (const Value* x = m.find("exclude")) out.exclude = r.patterns(*x);
+
+  check_components(r, out, sparsifier_args, *sparsifier, scheduler != nullptr ? &scheduler_args : nullptr, scheduler);
+  return out;
+}
+
+/// `callbacks`, with names given and defaulted, and the lossy-layer pairing
+/// with `model.lossy`.
+void read_callbacks(const Reader& r, const Value* v, RunConfig& config, const std::optional<Value>& lossy_at) {
+  std::vector<std::optional<Value>> name_at;
+  std::vector<Value> type_at;
+  if (v != nullptr && v->present()) {
+    if (!v->node.IsSequence()) {
+      r.fail(*v, fmt::format("expected a list of callbacks (entries '- type: ...'), got {}", describe(v->node)));
+    }
+    for (size_t i = 0; i < v->node.size(); ++i) {
+      std::optional<Value> name;
+      Value type;
+      config.callbacks.push_back(read_callback(r, r.item(*v, v->node[i], i), name, type));
+      name_at.push_back(std::move(name));
+      type_at.push_back(std::move(type));
+    }
+  }
+
+  // Names given in the file: well-formed and unique.
+  std::map<std::string, size_t> taken;
+  for (size_t i = 0; i < config.callbacks.size(); ++i) {
+    if (!name_at[i]) continue;
+    const std::string& name = config.callbacks[i].name;
+    if (!valid_name(name)) {
+      r.fail(*name_at[i], fmt::format("invalid callback name '{}': expected letters, digits, '_', '.' and '-' only "
+                                      "(it names files)",
+                                      name));
+    }
+    if (name == "dense") {
+      r.fail(*name_at[i], "the name 'dense' is reserved for the baseline run without callbacks; choose another");
+    }
+    if (auto it = taken.find(name); it != taken.end()) {
+      r.fail(*name_at[i], fmt::format("the name '{}' is already used by callbacks[{}]; callback names must be unique",
+                                      name, it->second));
+    }
+    taken.emplace(name, i);
+  }
+  // Default names: the type, then TYPE_2, TYPE_3, ... skipping given names.
+  std::map<CallbackKind, int> seen;
+  for (size_t i = 0; i < config.callbacks.size(); ++i) {
+    if (name_at[i]) continue;
+    CallbackConfig& c = config.callbacks[i];
+    std::string name;
+    do {
+      const int n = ++seen[c.kind];
+      name = n == 1 ? std::string(to_string(c.kind)) : fmt::format("{}_{}", to_string(c.kind), n);
+    } while (taken.count(name) != 0);
+    c.name = name;
+    taken.emplace(name, i);
+  }
+
+  // LossySparsifierCallback <-> model.lossy.
+  std::optional<size_t> lossy_callback;
+  for (size_t i = 0; i < config.callbacks.size(); ++i) {
+    if (config.callbacks[i].kind != CallbackKind::LossySparsifierCallback) continue;
+    if (lossy_callback) {
+      r.fail(type_at[i], fmt::format("only one LossySparsifierCallback is allowed (callbacks[{}] is one already): "
+                                     "it drives the model's lossy layers",
+                                     *lossy_callback));
+    }
+    lossy_callback = i;
+  }
+  if (lossy_callback && !config.model.lossy) {
+    r.fail(type_at[*lossy_callback],
+           "a LossySparsifierCallback needs lossy sparsifier layers in the model: expected a model.lossy section "
+           "(e.g. lossy: {penalty: L1, penalty_weight: 0.1})");
+  }
+  if (config.model.lossy && !lossy_callback && lossy_at) {
+    r.fail(*lossy_at, "lossy sparsifier layers need a LossySparsifierCallback to drive them: expected an entry "
+                      "'- type: LossySparsifierCallback' in callbacks (or remove model.lossy)");
+  }
+}
+
+RunConfig read_run_config(const Reader& r, const YAML::Node& root, const std::string& source) {
+  RunConfig config;
+  config.source = source;
+  const Value top = r.root(root);
+  const Mapping m = r.mapping(top, &kTopKeys, "a mapping of sections");
+  if (const Value* x = m.find("seed")) config.seed = static_cast<uint64_t>(r.integer_at_least(*x, 0));
+  if (const Value* x = m.find("threads")) config.threads = r.integer_at_least(*x, 0);
+  if (const Value* x = m.find("data")) read_data(r, *x, config.data);
+  std::optional<Value> lossy_at;
+  if (const Value* x = m.find("model")) read_model(r, *x, config.model, lossy_at);
+  if (const Value* x = m.find("optimizer")) read_optimizer(r, *x, config.optimizer);
+  if (const Value* x = m.find("trainer")) read_trainer(r, *x, config.trainer);
+  read_callbacks(r, m.find("callbacks"), config, lossy_at);
+  return config;
+}
+
+// ---------------------------------------------------------------------------
+// Writing.
+
+/// A double as YAML text that reads back as the same double.
+std::string number_text(double x) {
+  if (std::isnan(x)) return ".nan";
+  if (std::isinf(x)) return x > 0 ? ".inf" : "-.inf";
+  std::string text = fmt::format("{}", x);
+  if (text.find_first_of(".eE") == std::string::npos) text += ".0";
+  return text;
+}
+
+void emit_string(YAML::Emitter& out, const std::string& s) {
+  // Empty and null-like strings must be quoted to come back as strings.
+  static const std::vector<std::string> kNullLike = {"~", "null", "Null", "NULL"};
+  if (s.empty() || contains(kNullLike, s)) out << YAML::DoubleQuoted;
+  out << s;
+}
+
+void emit_ints(YAML::Emitter& out, const std::vector<int64_t>& list) {
+  out << YAML::Flow << YAML::BeginSeq;
+  for (int64_t x : list) out << x;
+  out << YAML::EndSeq;
+}
+
+void emit_strings(YAML::Emitter& out, const std::vector<std::string>& list) {
+  out << YAML::Flow << YAML::BeginSeq;
+  for (const auto& s : list) emit_string(out, s);
+  out << YAML::EndSeq;
+}
+
+void emit_component(YAML::Emitter& out, const ComponentConfig& c) {
+  out << YAML::BeginMap;
+  out << YAML::Key << "type" << YAML::Value;
+  emit_string(out, c.type);
+  out << YAML::Key << "args" << YAML::Value;
+  if (c.args.empty()) {
+    out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
+  } else {
+    out << c.args.to_yaml();
+  }
+  out << YAML::EndMap;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+RunConfig parse_run_config(const std::string& yaml_text, const std::string& source_name,
+                           const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::ParserException& e) {
+    if (e.mark.is_null()) throw ConfigError(fmt::format("{}: invalid YAML: {}", source_name, e.msg));
+    throw ConfigError(
+        fmt::format("{}:{}:{}: invalid YAML: {}", source_name, e.mark.line + 1, e.mark.column + 1, e.msg));
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(fmt::format("{}: invalid YAML: {}", source_name, e.msg));
+  }
+  if (!root.IsDefined() || root.IsNull()) {
+    throw ConfigError(fmt::format("{}: the run config is empty; expected a mapping of sections ({})", source_name,
+                                  one_of(kTopKeys)));
+  }
+  if (!root.IsMap()) {
+    const YAML::Mark mark = root.Mark();
+    throw ConfigError(fmt::format("{}:{}:{}: expected a mapping of sections ({}) at the top level, got {}",
+                                  source_name, mark.line + 1, mark.column + 1, one_of(kTopKeys), describe(root)));
+  }
+  std::vector<AppliedOverride> applied;
+  for (const auto& text : overrides) apply_override(root, text, applied);
+  try {
+    const Reader reader(source_name, applied);
+    return read_run_config(reader, root, source_name);
+  } catch (const YAML::Exception& e) {
+    // Not expected: the reader checks node types before converting.
+    throw ConfigError(fmt::format("{}: {}", source_name, e.what()));
+  }
+}
+
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw ConfigError(fmt::format("{}: cannot read the run config: it is a directory; expected a YAML file", path));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ConfigError(fmt::format("{}: cannot read the run config: {}", path, std::strerror(errno)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw ConfigError(fmt::format("{}: cannot read the run config: read error", path));
+  return parse_run_config(text.str(), path, overrides);
+}
+
+std::string to_yaml_text(const RunConfig& config) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "seed" << YAML::Value << config.seed;
+  out << YAML::Key << "threads" << YAML::Value << config.threads;
+
+  const DataConfig& d = config.data;
+  out << YAML::Key << "data" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "source" << YAML::Value;
+  emit_string(out, d.source);
+  out << YAML::Key << "directory" << YAML::Value;
+  emit_string(out, d.directory);
+  out << YAML::Key << "batch_size" << YAML::Value << d.batch_size;
+  out << YAML::Key << "validation_split" << YAML::Value << number_text(d.validation_split);
+  out << YAML::Key << "train_limit" << YAML::Value << d.train_limit;
+  out << YAML::Key << "synthetic" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "train_size" << YAML::Value << d.synthetic.train_size;
+  out << YAML::Key << "test_size" << YAML::Value << d.synthetic.test_size;
+  out << YAML::Key << "classes" << YAML::Value << d.synthetic.classes;
+  out << YAML::Key << "image_size" << YAML::Value << d.synthetic.image_size;
+  out << YAML::Key << "noise" << YAML::Value << number_text(d.synthetic.noise);
+  out << YAML::EndMap << YAML::EndMap;
+
+  const ModelConfig& m = config.model;
+  out << YAML::Key << "model" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "type" << YAML::Value;
+  emit_string(out, m.type);
+  out << YAML::Key << "hidden" << YAML::Value;
+  emit_ints(out, m.hidden);
+  out << YAML::Key << "channels" << YAML::Value;
+  emit_ints(out, m.channels);
+  if (m.lossy) {
+    out << YAML::Key << "lossy" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "eps" << YAML::Value << number_text(m.lossy->eps);
+    out << YAML::Key << "a" << YAML::Value << number_text(m.lossy->a);
+    out << YAML::Key << "penalty" << YAML::Value;
+    emit_string(out, m.lossy->penalty);
+    out << YAML::Key << "penalty_weight" << YAML::Value << number_text(m.lossy->penalty_weight);
+    out << YAML::Key << "l0_b" << YAML::Value << number_text(m.lossy->l0_b);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap;
+
+  const OptimizerConfig& o = config.optimizer;
+  out << YAML::Key << "optimizer" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "type" << YAML::Value;
+  emit_string(out, o.type);
+  out << YAML::Key << "lr" << YAML::Value << number_text(o.lr);
+  out << YAML::Key << "momentum" << YAML::Value << number_text(o.momentum);
+  out << YAML::Key << "weight_decay" << YAML::Value << number_text(o.weight_decay);
+  out << YAML::EndMap;
+
+  const TrainerConfig& t = config.trainer;
+  out << YAML::Key << "trainer" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "epochs" << YAML::Value << t.epochs;
+  out << YAML::Key << "progress" << YAML::Value << t.progress;
+  out << YAML::Key << "checkpoint" << YAML::Value << t.checkpoint;
+  out << YAML::Key << "resume" << YAML::Value << t.resume;
+  out << YAML::Key << "log_level" << YAML::Value;
+  emit_string(out, t.log_level);
+  out << YAML::EndMap;
+
+  out << YAML::Key << "callbacks" << YAML::Value;
+  if (config.callbacks.empty()) out << YAML::Flow;
+  out << YAML::BeginSeq;
+  for (const CallbackConfig& c : config.callbacks) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "type" << YAML::Value << to_string(c.kind);
+    out << YAML::Key << "name" << YAML::Value;
+    emit_string(out, c.name);
+    if (c.kind == CallbackKind::LossySparsifierCallback) {
+      // Every option, defaults filled in.
+      const LossySparsifierCallbackOptions options = LossySparsifierCallbackOptions::from_config(c.lossy_args);
+      out << YAML::Key << "sharpness_factor" << YAML::Value << number_text(options.sharpness_factor());
+      out << YAML::Key << "sharpness_period" << YAML::Value << options.sharpness_period();
+      out << YAML::Key << "convert_to_hard" << YAML::Value << options.convert_to_hard();
+      out << YAML::Key << "eval_batch_size" << YAML::Value << options.eval_batch_size();
+    } else {
+      out << YAML::Key << "sparsifier" << YAML::Value;
+      emit_component(out, c.sparsifier);
+      if (c.kind == CallbackKind::TrainingAwareDataSparsity) {
+        out << YAML::Key << "scheduler" << YAML::Value;
+        emit_component(out, c.scheduler.value_or(ComponentConfig{}));
+        out << YAML::Key << "apply_to_model" << YAML::Value << c.apply_to_model;
+        out << YAML::Key << "update_every_n_steps" << YAML::Value << c.update_every_n_steps;
+      }
+      out << YAML::Key << "include" << YAML::Value;
+      emit_strings(out, c.include);
+      out << YAML::Key << "exclude" << YAML::Value;
+      emit_strings(out, c.exclude);
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::EndMap;
+  if (!out.good()) throw std::logic_error(fmt::format("to_yaml_text: {}", out.GetLastError()));
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace sparsity::demo
