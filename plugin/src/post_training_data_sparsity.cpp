@@ -27,7 +27,7 @@ void PostTrainingDataSparsity::on_fit_end(Trainer& /*trainer*/, TrainingModule& 
   data_sparsifier_->step();
   data_sparsifier_->squash_mask();
   report_ = measure_sparsity(*sparsified_, attached);
-  logger()->info("PostTrainingDataSparsity: {} sparsified {} parameters, {:.1f}% zeros\n{}", type_,
+  logger()->info("{}: {} sparsified {} parameters, {:.1f}% zeros\n{}", name(), type_,
                  attached.size(), 100.0 * overall_sparsity(report_), format_sparsity_table(report_));
 }
 

@@ -96,8 +96,10 @@ void TrainingAwareDataSparsity::on_train_batch_end(Trainer& trainer, TrainingMod
 
 void TrainingAwareDataSparsity::on_train_epoch_end(Trainer& trainer, TrainingModule& module) {
   if (options_.update_every_n_steps() == 0) update_masks(trainer, module);
-  trainer.log("data_sparsity", overall_sparsity(report_));
-  for (const auto& row : report_) trainer.log("sparsity/" + row.name, row.sparsity());
+  // Several callbacks on one Trainer each log under their own name.
+  const std::string prefix = options_.name().empty() ? "" : options_.name() + "/";
+  trainer.log(prefix + "data_sparsity", overall_sparsity(report_));
+  for (const auto& row : report_) trainer.log(prefix + "sparsity/" + row.name, row.sparsity());
 }
 
 void TrainingAwareDataSparsity::update_masks(Trainer& /*trainer*/, TrainingModule& module) {
@@ -146,7 +148,7 @@ void TrainingAwareDataSparsity::on_train_end(Trainer& /*trainer*/, TrainingModul
   if (!data_sparsifier_) return;
   data_sparsifier_->squash_mask();
   report_ = measure_sparsity(*sparsified_, attached_);
-  logger()->info("TrainingAwareDataSparsity: {} under {}, {:.1f}% zeros in the sparsified copy\n{}", sparsifier_type_,
+  logger()->info("{}: {} under {}, {:.1f}% zeros in the sparsified copy\n{}", name(), sparsifier_type_,
                  scheduler_type_, 100.0 * overall_sparsity(report_), format_sparsity_table(report_));
 }
 

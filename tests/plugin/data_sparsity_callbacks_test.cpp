@@ -149,6 +149,33 @@ TEST(DataSparsityCallbacks, ThroughFitTheModelLearnsAndTheCopiesAreSparse) {
   EXPECT_GT(logits.argmax(1).eq(run.validation->targets()).to(torch::kDouble).mean().item<double>(), 0.8);
 }
 
+TEST(DataSparsityCallbacks, SeveralOfOneTypeRunSideBySideUnderTheirNames) {
+  auto half = std::make_shared<PostTrainingDataSparsity>(
+      "DataNormSparsifier", Config{{"sparsity_level", 0.5}}, PostTrainingDataSparsityOptions().name("half"));
+  auto most = std::make_shared<PostTrainingDataSparsity>(
+      "DataNormSparsifier", Config{{"sparsity_level", 0.9}}, PostTrainingDataSparsityOptions().name("most"));
+  auto aware = std::make_shared<TrainingAwareDataSparsity>(
+      "DataNormSparsifier", Config{{"sparsity_level", 0.5}}, "StepSLScheduler", Config{{"step_size", 10}},
+      TrainingAwareDataSparsityOptions().name("aware_a"));
+  auto aware_b = std::make_shared<TrainingAwareDataSparsity>(
+      "DataNormSparsifier", Config{{"sparsity_level", 0.7}}, "StepSLScheduler", Config{{"step_size", 10}},
+      TrainingAwareDataSparsityOptions().name("aware_b"));
+  EXPECT_EQ(half->name(), "half");
+  EXPECT_EQ(aware->name(), "aware_a");
+  EXPECT_EQ(PostTrainingDataSparsity("DataNormSparsifier", Config{}).name(), "PostTrainingDataSparsity");
+  TrainingRun run(TrainerOptions().max_epochs(2), {half, most, aware, aware_b});
+  run.fit();
+  EXPECT_NEAR(overall_sparsity(half->report()), 0.5, 0.02);
+  EXPECT_NEAR(overall_sparsity(most->report()), 0.9, 0.02);
+  EXPECT_NEAR(overall_sparsity(aware->report()), 0.5, 0.02);
+  EXPECT_NEAR(overall_sparsity(aware_b->report()), 0.7, 0.02);
+  // Each logs its metrics under its name.
+  EXPECT_NEAR(run.trainer.last_metrics().at("aware_a/data_sparsity"), 0.5, 0.02);
+  EXPECT_NEAR(run.trainer.last_metrics().at("aware_b/data_sparsity"), 0.7, 0.02);
+  EXPECT_TRUE(run.trainer.last_metrics().count("aware_b/sparsity/0.weight"));
+  EXPECT_FALSE(run.trainer.last_metrics().count("data_sparsity"));
+}
+
 TEST(TrainingAwareDataSparsity, ApplyToModelKeepsTheLiveModelSparse) {
   auto aware = std::make_shared<TrainingAwareDataSparsity>(
       "DataNormSparsifier", Config{{"sparsity_level", 0.8}, {"sparse_block_shape", {1, 1}}}, "CubicSLScheduler",

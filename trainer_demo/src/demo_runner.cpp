@@ -74,13 +74,15 @@ LiveCallback make_live_callback(const CallbackConfig& config, const DemoData& da
   switch (config.kind) {
     case CallbackKind::PostTrainingDataSparsity:
       live.callback = std::make_shared<PostTrainingDataSparsity>(
-          config.sparsifier.type, config.sparsifier.args, PostTrainingDataSparsityOptions().parameters(selection));
+          config.sparsifier.type, config.sparsifier.args,
+          PostTrainingDataSparsityOptions().parameters(selection).name(config.name));
       break;
     case CallbackKind::TrainingAwareDataSparsity:
       live.callback = std::make_shared<TrainingAwareDataSparsity>(
           config.sparsifier.type, config.sparsifier.args, config.scheduler->type, config.scheduler->args,
           TrainingAwareDataSparsityOptions()
               .parameters(selection)
+              .name(config.name)
               .apply_to_model(config.apply_to_model)
               .update_every_n_steps(config.update_every_n_steps));
       break;

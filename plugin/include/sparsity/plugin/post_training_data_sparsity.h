@@ -24,6 +24,9 @@ struct PostTrainingDataSparsityOptions {
   TORCH_ARG(ParameterSelection, parameters) = {};
   /// Builds a fresh model when the trained one is not cloneable.
   TORCH_ARG(ModelFactory, model_factory) = nullptr;
+  /// The callback's `name()` (in logs and checkpoints); empty: "PostTrainingDataSparsity". Give
+  /// each of several such callbacks on one Trainer its own.
+  TORCH_ARG(std::string, name) = "";
 };
 
 /// Sparsifies a copy of the model once training is done (the reference's
@@ -55,7 +58,7 @@ class PostTrainingDataSparsity : public Callback {
   const std::vector<LayerSparsity>& report() const { return report_; }
 
   void on_fit_end(Trainer& trainer, TrainingModule& module) override;
-  std::string name() const override { return "PostTrainingDataSparsity"; }
+  std::string name() const override { return options_.name().empty() ? "PostTrainingDataSparsity" : options_.name(); }
 
  private:
   std::string type_;

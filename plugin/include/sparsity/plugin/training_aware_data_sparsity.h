@@ -28,6 +28,9 @@ struct TrainingAwareDataSparsityOptions {
   TORCH_ARG(ParameterSelection, parameters) = {};
   /// Builds a fresh model when the trained one is not cloneable.
   TORCH_ARG(ModelFactory, model_factory) = nullptr;
+  /// The callback's `name()` (in logs and checkpoints); empty: "TrainingAwareDataSparsity". Give
+  /// each of several such callbacks on one Trainer its own.
+  TORCH_ARG(std::string, name) = "";
   /// Also apply the masks to the live model and keep them applied: pruned
   /// weights are zeroed at each mask update, their gradients are masked, and
   /// they are zeroed again after every optimizer step, so the network trains
@@ -84,7 +87,7 @@ class TrainingAwareDataSparsity : public Callback {
   void on_train_batch_end(Trainer& trainer, TrainingModule& module) override;
   void on_train_epoch_end(Trainer& trainer, TrainingModule& module) override;
   void on_train_end(Trainer& trainer, TrainingModule& module) override;
-  std::string name() const override { return "TrainingAwareDataSparsity"; }
+  std::string name() const override { return options_.name().empty() ? "TrainingAwareDataSparsity" : options_.name(); }
 
   c10::IValue state_dict() const override;
   void load_state_dict(const c10::IValue& state) override;
