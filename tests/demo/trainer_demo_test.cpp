@@ -423,5 +423,30 @@ TEST(TrainerDemo, MissingDataIsAClearError) {
   EXPECT_CONTAINS(output, "/none");
 }
 
+TEST(TrainerDemo, ChecksBeforeTrainingStopEarlyAndWriteNothing) {
+  const fs::path out = testing::scratch_dir("TrainerDemoPreflight") / "run";
+  const auto [status, output] = testing::run_command(
+      demo_command(fmt::format("configs/synthetic.yaml 'callbacks.0.include=[\"encoder*\"]' --output '{}'", out.string())));
+  EXPECT_EQ(WEXITSTATUS(status), 3) << output;
+  EXPECT_CONTAINS(output, "callback 'PostTrainingDataSparsity' selects no parameter of the model");
+  EXPECT_CONTAINS(output, "synthetic.yaml:");
+  EXPECT_CONTAINS(output, "1.weight, 1.bias");
+  EXPECT_FALSE(fs::exists(out));
+
+  // Patterns are checked against the model the data-sparsity callbacks see,
+  // without lossy layers (whose extra modules shift the indices).
+  const fs::path ok_out = testing::scratch_dir("TrainerDemoPreflightOk");
+  const auto [ok_status, ok_output] = testing::run_command(demo_command(fmt::format(
+      "configs/synthetic.yaml 'callbacks.0.include=[\"5.weight\"]' trainer.epochs=1 --output '{}'", ok_out.string())));
+  EXPECT_EQ(ok_status, 0) << ok_output;
+  EXPECT_CONTAINS(ok_output, "PostTrainingDataSparsity: DataNormSparsifier sparsified 1 parameters");
+
+  const auto [l_status, l_output] = testing::run_command(
+      demo_command(fmt::format("configs/synthetic.yaml 'model.hidden=[]' --output '{}'", out.string())));
+  EXPECT_EQ(WEXITSTATUS(l_status), 3) << l_output;
+  EXPECT_CONTAINS(l_output, "model.lossy: the model has no hidden layer");
+  EXPECT_FALSE(fs::exists(out));
+}
+
 }  // namespace
 }  // namespace sparsity::demo

@@ -111,13 +111,16 @@ std::string describe_model(const ModelConfig& model, const InputShape& input, in
 // be built for these inputs, and whether each data-sparsity callback selects
 // at least one parameter. Found here, before hours of training, not after.
 void check_before_training(const RunConfig& config, const InputShape& input, int64_t classes) {
-  const bool lossy = config.model.lossy.has_value();
-  auto model = build_model(config.model, input, classes, config.seed, lossy,
-                           lossy ? std::make_shared<ActivationCollector>() : nullptr);
-  if (lossy && sparsifier_layers(*model).empty()) {
-    throw std::invalid_argument(
-        "model.lossy: the model has no hidden layer to put a lossy sparsifier after (model.hidden is empty)");
+  if (config.model.lossy) {
+    auto lossy = build_model(config.model, input, classes, config.seed, /*with_lossy_layers=*/true,
+                             std::make_shared<ActivationCollector>());
+    if (sparsifier_layers(*lossy).empty()) {
+      throw std::invalid_argument(
+          "model.lossy: the model has no hidden layer to put a lossy sparsifier after (model.hidden is empty)");
+    }
   }
+  // Data-sparsity callbacks always run on the model without lossy layers.
+  auto model = build_model(config.model, input, classes, config.seed);
   std::vector<std::string> names;
   for (const auto& item : model->named_parameters()) names.push_back(item.key());
   for (const auto& callback : config.callbacks) {
