@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "sparsity/config.h"
+#include "sparsity/float_text.h"
 
 namespace sparsity {
 
@@ -124,15 +125,7 @@ YAML::Node Config::to_yaml() const {
       node[key] = *i;
     } else if (const auto* d = std::get_if<double>(&v)) {
       // Keep a double a double when read back: 1.0 must not come back as the int 1.
-      std::string text = fmt::format("{}", *d);
-      if (std::isnan(*d)) {
-        text = ".nan";
-      } else if (std::isinf(*d)) {
-        text = *d > 0 ? ".inf" : "-.inf";
-      } else if (text.find_first_of(".eE") == std::string::npos) {
-        text += ".0";
-      }
-      node[key] = text;
+      node[key] = yaml_float(*d);
     } else if (const auto* s = std::get_if<std::string>(&v)) {
       node[key] = *s;
       // A string that reads as another type ("42", "true") is tagged as a

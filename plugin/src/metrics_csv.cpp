@@ -2,8 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
 #include <set>
+
+#include "sparsity/float_text.h"
 
 namespace sparsity::detail {
 
@@ -22,14 +23,6 @@ std::string csv_field(const std::string& text) {
 
 }  // namespace
 
-std::string format_metric(double value) {
-  if (std::isnan(value)) return "nan";
-  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
-  std::string text = fmt::format("{}", value);
-  if (text.find_first_of(".e") == std::string::npos) text += ".0";
-  return text;
-}
-
 std::string metrics_csv(const std::vector<MetricsRow>& rows) {
   std::set<std::string> keys;
   for (const auto& row : rows)
@@ -45,7 +38,7 @@ std::string metrics_csv(const std::vector<MetricsRow>& rows) {
     for (const auto& key : keys) {
       text += ',';
       const auto found = row.values.find(key);
-      if (found != row.values.end()) text += format_metric(found->second);
+      if (found != row.values.end()) text += float_repr(found->second);
     }
     text += '\n';
   }

@@ -22,10 +22,6 @@ struct MetricsRow {
   }
 };
 
-/// A metric as Python's str(float) writes it: the shortest text that reads
-/// back as the same double ("0.5", "2.0", "1e-07", "nan", "inf").
-std::string format_metric(double value);
-
 /// The whole text of metrics.csv for `rows`.
 std::string metrics_csv(const std::vector<MetricsRow>& rows);
 

@@ -6,6 +6,7 @@
 
 #include "sparsity/closest_match.h"
 #include "sparsity/config.h"
+#include "sparsity/float_text.h"
 
 namespace sparsity {
 namespace {
@@ -215,6 +216,19 @@ TEST(ClosestMatch, DidYouMeanFormatsTheSuggestion) {
   EXPECT_EQ(did_you_mean("fashon-mnist", {"fashion-mnist", "idx", "synthetic"}), " (did you mean 'fashion-mnist'?)");
   EXPECT_EQ(did_you_mean("xyz", {"epochs", "progress"}), "");
   EXPECT_EQ(did_you_mean("xyz", {}), "");
+}
+
+TEST(FloatText, ShortestRoundTripWithAFloatsSpelling) {
+  EXPECT_EQ(float_repr(2.0), "2.0");
+  EXPECT_EQ(float_repr(0.1), "0.1");
+  EXPECT_EQ(float_repr(1e-7), "1e-07");
+  EXPECT_EQ(float_repr(1e20), "1e+20");
+  EXPECT_EQ(float_repr(-INFINITY), "-inf");
+  EXPECT_EQ(std::stod(float_repr(0.41234567890123456)), 0.41234567890123456);
+  EXPECT_EQ(yaml_float(3.0), "3.0");
+  EXPECT_EQ(yaml_float(std::nan("")), ".nan");
+  EXPECT_EQ(yaml_float(INFINITY), ".inf");
+  EXPECT_EQ(yaml_float(-INFINITY), "-.inf");
 }
 
 }  // namespace

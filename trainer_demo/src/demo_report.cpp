@@ -11,8 +11,8 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "demo_runner.h"
 #include "sparsity/file_io.h"
+#include "sparsity/float_text.h"
 
 namespace sparsity::demo {
 
@@ -29,12 +29,7 @@ std::vector<std::string> split_csv_line(const std::string& line) {
 
 // JSON numbers cannot be NaN or infinite: those become null. Whole values
 // keep a ".0" so that every reader sees a float, as Python's json writes them.
-std::string json_number(double value) {
-  if (!std::isfinite(value)) return "null";
-  std::string text = fmt::format("{}", value);
-  if (text.find_first_of(".e") == std::string::npos) text += ".0";
-  return text;
-}
+std::string json_number(double value) { return std::isfinite(value) ? float_repr(value) : "null"; }
 
 std::string json_string(const std::string& text) {
   std::string out = "\"";

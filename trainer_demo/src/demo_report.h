@@ -1,12 +1,50 @@
 #pragma once
-// Helpers for the demo's outputs that do not train anything.
+// What the demo reports once its models are trained: the evaluated models,
+// summary.json, the result table, the merged metrics.csv, file sizes.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace sparsity::demo {
+
+/// One evaluated model.
+struct ModelResult {
+  /// "dense" or the callback's name.
+  std::string name;
+  /// The callback type that produced it; empty for the dense baseline.
+  std::string callback_type;
+  /// The training run it comes from.
+  std::string run;
+  double test_accuracy = 0.0;
+  /// Exact zeros over all parameters.
+  double weight_sparsity = 0.0;
+  /// Zeros in the hidden activations on the test set; measured when the
+  /// config uses lossy layers, for the dense baseline and the lossy models.
+  std::optional<double> activation_sparsity;
+  /// The saved model file, its size and its size once gzip-compressed.
+  std::string model_file;
+  int64_t file_bytes = 0;
+  int64_t gzip_bytes = 0;
+};
+
+/// What `run_demo` produced.
+struct DemoResult {
+  /// The dense baseline first, then each sparsified model in config order.
+  std::vector<ModelResult> models;
+  double wall_seconds = 0.0;
+  std::string output_dir;
+};
+
+/// summary.json: {"dense_test_accuracy", "sparsified": [{"callback",
+/// "test_accuracy", "weight_sparsity", "activation_sparsity" (when measured)}],
+/// "wall_seconds"}.
+std::string summary_json(const DemoResult& result);
+
+/// The final console table comparing the dense model and each sparsified one.
+std::string format_result_table(const DemoResult& result);
 
 /// One metrics.csv per run, merged into one table with a leading `run`
 /// column: the header is `run` then the union of the files' columns (`epoch`,

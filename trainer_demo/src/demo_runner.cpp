@@ -49,36 +49,39 @@ std::vector<PlannedRun> plan_runs(const RunConfig& config) {
 
 namespace {
 
-/// A callback of the config, built, with what the demo needs back from it.
+/// A callback of the config, built; `post` or `aware` is set for the
+/// data-sparsity callbacks (whose models and sparsifiers the demo saves).
 struct LiveCallback {
   const CallbackConfig* config = nullptr;
   std::shared_ptr<Callback> callback;
+  std::shared_ptr<PostTrainingDataSparsity> post;
+  std::shared_ptr<TrainingAwareDataSparsity> aware;
 
   /// The model this callback produced, once the run is over.
   std::shared_ptr<torch::nn::Module> result_model(const std::shared_ptr<torch::nn::Module>& trained) const {
-    if (auto post = std::dynamic_pointer_cast<PostTrainingDataSparsity>(callback)) return post->sparsified();
-    if (auto aware = std::dynamic_pointer_cast<TrainingAwareDataSparsity>(callback)) return aware->sparsified();
+    if (post) return post->sparsified();
+    if (aware) return aware->sparsified();
     return trained;  // the lossy layers' callback converts the trained model itself
   }
 
   BaseDataSparsifier* sparsifier() const {
-    if (auto post = std::dynamic_pointer_cast<PostTrainingDataSparsity>(callback)) return post->data_sparsifier();
-    if (auto aware = std::dynamic_pointer_cast<TrainingAwareDataSparsity>(callback)) return aware->data_sparsifier();
+    if (post) return post->data_sparsifier();
+    if (aware) return aware->data_sparsifier();
     return nullptr;
   }
 };
 
 LiveCallback make_live_callback(const CallbackConfig& config, const DemoData& data) {
   const ParameterSelection selection{config.include, config.exclude};
-  LiveCallback live{&config, nullptr};
+  LiveCallback live{&config, nullptr, nullptr, nullptr};
   switch (config.kind) {
     case CallbackKind::PostTrainingDataSparsity:
-      live.callback = std::make_shared<PostTrainingDataSparsity>(
+      live.callback = live.post = std::make_shared<PostTrainingDataSparsity>(
           config.sparsifier.type, config.sparsifier.args,
           PostTrainingDataSparsityOptions().parameters(selection).name(config.name));
       break;
     case CallbackKind::TrainingAwareDataSparsity:
-      live.callback = std::make_shared<TrainingAwareDataSparsity>(
+      live.callback = live.aware = std::make_shared<TrainingAwareDataSparsity>(
           config.sparsifier.type, config.sparsifier.args, config.scheduler->type, config.scheduler->args,
           TrainingAwareDataSparsityOptions()
               .parameters(selection)
@@ -173,6 +176,9 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
 
   DemoResult result;
   result.output_dir = out.string();
+  // The dense baseline first, then each callback's model in config order,
+  // whichever run produced it.
+  std::vector<std::optional<ModelResult>> models(config.callbacks.size() + 1);
   std::vector<std::pair<std::string, std::string>> metrics_files;
   const std::vector<PlannedRun> runs = plan_runs(config);
   for (size_t r = 0; r < runs.size(); ++r) {
@@ -218,8 +224,8 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
     trainer.fit(module, train, validation ? &*validation : nullptr);
     metrics_files.emplace_back(run.name, (run_dir / "metrics.csv").string());
 
-    auto evaluate = [&](const std::string& name, const std::string& type, torch::nn::Module& model) {
-      ModelResult m;
+    auto evaluate = [&](size_t slot, const std::string& name, const std::string& type, torch::nn::Module& model) {
+      ModelResult& m = models[slot].emplace();
       m.name = name;
       m.callback_type = type;
       m.run = run.name;
@@ -232,27 +238,19 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
       save_model_state(model, m.model_file);
       m.file_bytes = static_cast<int64_t>(fs::file_size(m.model_file));
       m.gzip_bytes = compressed_size(m.model_file);
-      result.models.push_back(std::move(m));
     };
-    if (run.name == "dense") evaluate("dense", "", *module.model());
+    if (run.name == "dense") evaluate(0, "dense", "", *module.model());
     for (const auto& live : callbacks) {
       auto model = live.result_model(module.model());
       if (!model) throw std::logic_error(fmt::format("callback '{}' produced no model", live.config->name));
-      evaluate(live.config->name, to_string(live.config->kind), *model);
+      const auto index = static_cast<size_t>(live.config - config.callbacks.data());
+      evaluate(index + 1, live.config->name, to_string(live.config->kind), *model);
       if (BaseDataSparsifier* sparsifier = live.sparsifier()) {
         sparsifier->save((out / "sparsifiers" / (live.config->name + ".pt")).string());
       }
     }
   }
-  // The dense baseline first, then the sparsified models in config order.
-  std::stable_sort(result.models.begin() + 1, result.models.end(), [&](const ModelResult& a, const ModelResult& b) {
-    auto position = [&](const std::string& name) {
-      for (size_t i = 0; i < config.callbacks.size(); ++i)
-        if (config.callbacks[i].name == name) return i;
-      return config.callbacks.size();
-    };
-    return position(a.name) < position(b.name);
-  });
+  for (auto& model : models) result.models.push_back(std::move(model.value()));
 
   write_file_atomically((out / "metrics.csv").string(), merge_metrics_csv(metrics_files));
   result.wall_seconds = seconds_since(start);

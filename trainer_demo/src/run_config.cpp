@@ -18,6 +18,7 @@
 #include <variant>
 
 #include "sparsity/closest_match.h"
+#include "sparsity/float_text.h"
 #include "sparsity/data_scheduler/registry.h"
 #include "sparsity/data_sparsifier/registry.h"
 #include "sparsity/lossy/penalties.h"
@@ -758,15 +759,6 @@ RunConfig read_run_config(const Reader& r, const YAML::Node& root, const std::st
 // ---------------------------------------------------------------------------
 // Writing.
 
-/// A double as YAML text that reads back as the same double.
-std::string number_text(double x) {
-  if (std::isnan(x)) return ".nan";
-  if (std::isinf(x)) return x > 0 ? ".inf" : "-.inf";
-  std::string text = fmt::format("{}", x);
-  if (text.find_first_of(".eE") == std::string::npos) text += ".0";
-  return text;
-}
-
 void emit_string(YAML::Emitter& out, const std::string& s) {
   // Empty and null-like strings must be quoted to come back as strings.
   static const std::vector<std::string> kNullLike = {"~", "null", "Null", "NULL"};
@@ -863,14 +855,14 @@ std::string to_yaml_text(const RunConfig& config) {
   out << YAML::Key << "directory" << YAML::Value;
   emit_string(out, d.directory);
   out << YAML::Key << "batch_size" << YAML::Value << d.batch_size;
-  out << YAML::Key << "validation_split" << YAML::Value << number_text(d.validation_split);
+  out << YAML::Key << "validation_split" << YAML::Value << yaml_float(d.validation_split);
   out << YAML::Key << "train_limit" << YAML::Value << d.train_limit;
   out << YAML::Key << "synthetic" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "train_size" << YAML::Value << d.synthetic.train_size;
   out << YAML::Key << "test_size" << YAML::Value << d.synthetic.test_size;
   out << YAML::Key << "classes" << YAML::Value << d.synthetic.classes;
   out << YAML::Key << "image_size" << YAML::Value << d.synthetic.image_size;
-  out << YAML::Key << "noise" << YAML::Value << number_text(d.synthetic.noise);
+  out << YAML::Key << "noise" << YAML::Value << yaml_float(d.synthetic.noise);
   out << YAML::EndMap << YAML::EndMap;
 
   const ModelConfig& m = config.model;
@@ -883,12 +875,12 @@ std::string to_yaml_text(const RunConfig& config) {
   emit_ints(out, m.channels);
   if (m.lossy) {
     out << YAML::Key << "lossy" << YAML::Value << YAML::BeginMap;
-    out << YAML::Key << "eps" << YAML::Value << number_text(m.lossy->eps);
-    out << YAML::Key << "a" << YAML::Value << number_text(m.lossy->a);
+    out << YAML::Key << "eps" << YAML::Value << yaml_float(m.lossy->eps);
+    out << YAML::Key << "a" << YAML::Value << yaml_float(m.lossy->a);
     out << YAML::Key << "penalty" << YAML::Value;
     emit_string(out, m.lossy->penalty);
-    out << YAML::Key << "penalty_weight" << YAML::Value << number_text(m.lossy->penalty_weight);
-    out << YAML::Key << "l0_b" << YAML::Value << number_text(m.lossy->l0_b);
+    out << YAML::Key << "penalty_weight" << YAML::Value << yaml_float(m.lossy->penalty_weight);
+    out << YAML::Key << "l0_b" << YAML::Value << yaml_float(m.lossy->l0_b);
     out << YAML::EndMap;
   }
   out << YAML::EndMap;
@@ -897,9 +889,9 @@ std::string to_yaml_text(const RunConfig& config) {
   out << YAML::Key << "optimizer" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "type" << YAML::Value;
   emit_string(out, o.type);
-  out << YAML::Key << "lr" << YAML::Value << number_text(o.lr);
-  out << YAML::Key << "momentum" << YAML::Value << number_text(o.momentum);
-  out << YAML::Key << "weight_decay" << YAML::Value << number_text(o.weight_decay);
+  out << YAML::Key << "lr" << YAML::Value << yaml_float(o.lr);
+  out << YAML::Key << "momentum" << YAML::Value << yaml_float(o.momentum);
+  out << YAML::Key << "weight_decay" << YAML::Value << yaml_float(o.weight_decay);
   out << YAML::EndMap;
 
   const TrainerConfig& t = config.trainer;
@@ -923,7 +915,7 @@ std::string to_yaml_text(const RunConfig& config) {
     if (c.kind == CallbackKind::LossySparsifierCallback) {
       // Every option, defaults filled in.
       const LossySparsifierCallbackOptions options = LossySparsifierCallbackOptions::from_config(c.lossy_args);
-      out << YAML::Key << "sharpness_factor" << YAML::Value << number_text(options.sharpness_factor());
+      out << YAML::Key << "sharpness_factor" << YAML::Value << yaml_float(options.sharpness_factor());
       out << YAML::Key << "sharpness_period" << YAML::Value << options.sharpness_period();
       out << YAML::Key << "convert_to_hard" << YAML::Value << options.convert_to_hard();
       out << YAML::Key << "eval_batch_size" << YAML::Value << options.eval_batch_size();

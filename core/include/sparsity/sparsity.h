@@ -6,6 +6,7 @@
 
 #include "sparsity/closest_match.h"
 #include "sparsity/config.h"
+#include "sparsity/float_text.h"
 #include "sparsity/data_scheduler/base_data_scheduler.h"
 #include "sparsity/data_scheduler/cubic_sl_scheduler.h"
 #include "sparsity/data_scheduler/lambda_sl_scheduler.h"
