@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-torch
   zlib1g-dev dataset-fashion-mnist libcli11-dev
+  libopenblas0-openmp
 )
 
 missing=()

@@ -21,6 +21,9 @@
 #include "progress_line.h"
 #include "sparsity/file_io.h"
 #include "sparsity/logging.h"
+#include "sparsity/runtime/allocator.h"
+#include "sparsity/runtime/blas_info.h"
+#include "sparsity/runtime/threads.h"
 
 namespace sparsity {
 
@@ -97,6 +100,11 @@ Trainer::Trainer(TrainerOptions options, std::vector<std::shared_ptr<Callback>> 
     : options_(std::move(options)), impl_(std::make_unique<Impl>()) {
   if (options_.max_epochs() < 1)
     throw std::invalid_argument(fmt::format("Trainer: max_epochs must be at least 1, got {}", options_.max_epochs()));
+  try {
+    resolve_threads(options_.threads());
+  } catch (const std::invalid_argument& error) {
+    throw std::invalid_argument(fmt::format("Trainer: {}", error.what()));
+  }
   for (auto& callback : callbacks) add_callback(std::move(callback));
 }
 
@@ -152,6 +160,9 @@ void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSou
   impl_->history.clear();
   impl_->finished_epochs = 0;
 
+  set_threads(options_.threads());
+  if (options_.tune_allocator()) tune_allocator_for_training();
+  log_blas_once();
   if (options_.seed()) torch::manual_seed(*options_.seed());
   model->to(options_.device());
   optimizer_ = module.configure_optimizers();

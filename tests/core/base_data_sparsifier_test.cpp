@@ -2,6 +2,8 @@
 // part) for every kind of data, and the base class's own guarantees.
 #include <fstream>
 
+#include <cstring>
+
 #include "test_support.h"
 
 namespace sparsity {
@@ -158,6 +160,93 @@ TEST(BaseDataSparsifier, AddDataReturnsTheMaskedData) {
   const at::Tensor masked = s.add_data("x", data);
   EXPECT_TRUE(masked[0].eq(0).all().item<bool>());
   EXPECT_TRUE(torch::equal(masked.slice(0, 1), data.slice(0, 1)));
+}
+
+// add_data and get_data compute data * mask in one pass, without converting
+// the mask; the values must be those of the plain product, bit for bit.
+at::Tensor plain_product(const at::Tensor& data, const at::Tensor& mask) { return data * mask.to(data.scalar_type()); }
+
+// Bit for bit, -0 included; a NaN matches any NaN (LibTorch's own bfloat16
+// kernels do not agree with its scalar conversion on a NaN's sign).
+bool same_bits(const at::Tensor& a, const at::Tensor& b) {
+  if (a.sizes() != b.sizes() || a.scalar_type() != b.scalar_type()) return false;
+  const at::Tensor both_nan = a.isnan().logical_and(b.isnan());
+  if (!a.isnan().logical_xor(b.isnan()).logical_not().all().item<bool>()) return false;
+  const at::Tensor x = a.masked_fill(both_nan, 0).contiguous(), y = b.masked_fill(both_nan, 0).contiguous();
+  return std::memcmp(x.data_ptr(), y.data_ptr(), static_cast<size_t>(x.numel() * x.element_size())) == 0;
+}
+
+TEST(BaseDataSparsifier, AddDataReturnsThePlainProductBitForBit) {
+  ImplementedSparsifier s;
+  for (const auto dtype : {torch::kFloat, torch::kDouble, torch::kHalf, torch::kBFloat16}) {
+    at::Tensor data = torch::randn({5, 7}).to(dtype);
+    data[1][2] = NAN;
+    data[2][3] = INFINITY;
+    data[3][4] = -INFINITY;
+    data[4][5] = -0.0;
+    data[0][1] = NAN;  // row 0 is masked: NaN * 0 stays NaN, as in the reference
+    data[0][2] = -3.0;  // -3 * 0 = -0
+    data[0][3] = INFINITY;
+    const at::Tensor fresh = s.add_data("x", data, {}, /*reuse_mask=*/false);
+    EXPECT_TRUE(same_bits(fresh, data)) << dtype;
+    EXPECT_FALSE(fresh.is_same(data));
+    EXPECT_NE(fresh.data_ptr(), data.data_ptr()) << "the result is new memory, the data is not touched";
+    s.step();
+    const at::Tensor masked = s.add_data("x", data);
+    const at::Tensor plain = plain_product(data, s.get_mask("x"));
+    EXPECT_TRUE(same_bits(masked, plain)) << dtype << "\n" << masked << "\n" << plain;
+    EXPECT_TRUE(std::signbit(masked[0][2].item<double>())) << "-3 * 0 is -0";
+    EXPECT_TRUE(std::isnan(masked[0][3].item<double>())) << "inf * 0 is NaN";
+    EXPECT_TRUE(same_bits(s.get_data("x", /*return_original=*/false), masked)) << dtype;
+    EXPECT_TRUE(s.get_data("x").is_same(data)) << "the sparsifier still holds the caller's tensor";
+  }
+}
+
+TEST(BaseDataSparsifier, AddDataProductOfNonContiguousData) {
+  ImplementedSparsifier s;
+  const at::Tensor base = torch::randn({6, 9});
+  const at::Tensor data = base.t();  // [9, 6], strides (1, 9)
+  s.add_data("t", data);
+  s.step();
+  s.get_mask("t")[3][2] = 0;
+  const at::Tensor masked = s.get_data("t", false);
+  EXPECT_TRUE(same_bits(masked, plain_product(data, s.get_mask("t"))));
+  EXPECT_EQ(masked.strides(), data.strides()) << "the product keeps the data's layout";
+  const at::Tensor every_other = torch::randn({8, 10}).slice(1, 0, 10, 2);
+  s.add_data("slice", every_other);
+  s.step();
+  EXPECT_TRUE(same_bits(s.get_data("slice", false), plain_product(every_other, s.get_mask("slice"))));
+}
+
+TEST(BaseDataSparsifier, AddDataOfAParameterIsDifferentiable) {
+  ImplementedSparsifier s;
+  at::Tensor param = torch::randn({3, 4}).requires_grad_();
+  s.add_data("p", param);
+  s.step();
+  at::Tensor masked = s.add_data("p", param);
+  ASSERT_TRUE(masked.requires_grad());
+  (masked * torch::arange(12).reshape({3, 4})).sum().backward();
+  EXPECT_TRUE(torch::equal(param.grad(), torch::arange(12).reshape({3, 4}).to(torch::kFloat) *
+                                             s.get_mask("p").to(torch::kFloat)));
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_FALSE(s.add_data("p", param).requires_grad()) << "no graph under no-grad";
+  }
+}
+
+TEST(BaseDataSparsifier, SquashMultipliesInPlaceWithThePlainProductsValues) {
+  ImplementedSparsifier s;
+  at::Tensor data = torch::randn({4, 4});
+  data[0][0] = NAN;
+  data[0][1] = -2.0;
+  const at::Tensor expected_later = data.clone();
+  void* storage = data.data_ptr();
+  s.add_data("x", data);
+  s.step();
+  const at::Tensor expected = plain_product(expected_later, s.get_mask("x"));
+  s.squash_mask({}, /*leave_parametrized=*/true);
+  EXPECT_EQ(data.data_ptr(), storage);
+  EXPECT_TRUE(same_bits(data, expected));
 }
 
 TEST(BaseDataSparsifier, ParameterKeepsAutogradThroughTheMaskedView) {

@@ -334,5 +334,79 @@ TEST(DataSparsifierRegistry, MakesBuiltInsAndRegisteredTypes) {
   EXPECT_NE(std::find(known.begin(), known.end(), "TestImplemented"), known.end());
 }
 
+
+// The kernel's fast paths (bins in the mask's memory, the sampled window, the
+// recount when too many blocks tie) against a plain selection written with
+// ATen: (1, w) block norms summed left to right, a stable sort (NaN last, ties
+// by position), the k lowest blocks zeroed. Tables far above the kernel's
+// sample size, so that no path sees all blocks at once.
+at::Tensor plain_block_mask(const at::Tensor& data, int64_t width, double level) {
+  const int64_t rows = data.size(0), cols = data.size(1);
+  const at::Tensor blocks = data.abs().reshape({rows * cols / width, width});
+  at::Tensor sum = blocks.select(1, 0).clone();
+  for (int64_t j = 1; j < width; ++j) sum = sum + blocks.select(1, j);
+  at::Tensor norm = sum / static_cast<float>(width);
+  norm = at::where(norm.isnan(), at::full_like(norm, INFINITY), norm);  // NaN after every number ...
+  const at::Tensor nan_last = data.abs().reshape({-1, width}).isnan().any(1);
+  const int64_t n = norm.numel();
+  const auto k = static_cast<int64_t>(std::nearbyint(level * static_cast<double>(n)));
+  // ... and after +inf: sort by (is NaN, norm), stably.
+  const at::Tensor by_norm = std::get<1>(norm.sort(/*stable=*/true, 0, false));
+  const at::Tensor order = by_norm.index_select(0, std::get<1>(nan_last.index_select(0, by_norm).to(at::kInt).sort(true, 0, false)));
+  at::Tensor keep = torch::ones({n}, torch::kByte);
+  keep.index_fill_(0, order.slice(0, 0, k), 0);
+  return keep.repeat_interleave(width).reshape({rows, cols});
+}
+
+TEST(DataNormSparsifier, LargeTablesMatchAPlainSelection) {
+  torch::manual_seed(11);
+  const at::Tensor random = torch::randn({3001, 64});
+  at::Tensor ties = torch::randn({3001, 64});
+  ties.slice(0, 0, 1800).zero_();  // 60% of the blocks tie at norm 0
+  at::Tensor clusters = torch::randn({3001, 64}).abs() + 1.0;
+  clusters.slice(0, 1000, 1100).fill_(0.5);  // a few exact ties inside the distribution
+  at::Tensor with_nan = torch::randn({3001, 64});
+  with_nan.index_put_({torch::randint(0, 3001, {300}), torch::randint(0, 64, {300})}, NAN);
+  struct Case {
+    const char* name;
+    at::Tensor data;
+    double level;
+  };
+  for (const Case& c : {Case{"random", random, 0.5}, Case{"random", random, 0.07}, Case{"random", random, 0.93},
+                        Case{"ties below", ties, 0.75}, Case{"ties at k", ties, 0.6}, Case{"ties at k", ties, 0.3},
+                        Case{"clusters", clusters, 0.34}, Case{"nan", with_nan, 0.5}, Case{"nan", with_nan, 0.999}}) {
+    for (const int threads : {1, 2, 3}) {
+      at::set_num_threads(threads);
+      const at::Tensor got = mask_of(c.data, options(c.level, {1, 4}, 4));
+      EXPECT_TRUE(torch::equal(got, plain_block_mask(c.data, 4, c.level)))
+          << c.name << " at level " << c.level << " with " << threads << " threads";
+    }
+  }
+  at::set_num_threads(1);
+}
+
+TEST(DataNormSparsifier, LargeTablesWithPartialBlocksAndOddShapes) {
+  // Blocks that do not tile the rows, and (1, 1) blocks, whose bins do not fit
+  // in the mask: each checked against the zeroed fraction and the plain rule
+  // on the whole-block case of the same data.
+  torch::manual_seed(12);
+  const at::Tensor data = torch::randn({2049, 63});
+  for (const int threads : {1, 2}) {
+    at::set_num_threads(threads);
+    const at::Tensor unstructured = mask_of(data, options(0.5, {1, 1}, 1));
+    EXPECT_EQ(unstructured.sum().item<int64_t>(), data.numel() - std::llround(0.5 * data.numel()));
+    const at::Tensor threshold = std::get<0>(data.abs().flatten().kthvalue(std::llround(0.5 * data.numel())));
+    EXPECT_TRUE(torch::equal(unstructured, (data.abs() > threshold).to(torch::kByte)));
+    const at::Tensor tall = mask_of(data, options(0.4, {4, 2}, 8));
+    const int64_t blocks = ((2049 + 3) / 4) * ((63 + 1) / 2);
+    const at::Tensor per_block = 1 - torch::nn::functional::max_pool2d(
+                                         (1 - tall).to(torch::kFloat).unsqueeze(0),
+                                         torch::nn::functional::MaxPool2dFuncOptions({4, 2}).ceil_mode(true));
+    EXPECT_EQ(per_block.numel(), blocks);
+    EXPECT_EQ((per_block == 0).sum().item<int64_t>(), std::llround(0.4 * blocks));
+  }
+  at::set_num_threads(1);
+}
+
 }  // namespace
 }  // namespace sparsity

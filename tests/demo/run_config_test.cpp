@@ -385,6 +385,9 @@ TEST(RunConfigErrors, OutOfRangeValuesSayWhatIsAccepted) {
   const std::vector<RangeCase> cases = {
       {"seed: -1\n", "run.yaml:1:7: seed: ", {"expected an integer >= 0, got -1"}},
       {"threads: -2\n", "run.yaml:1:10: threads: ", {"expected an integer >= 0, got -2"}},
+      {"threads: 100000\n", "run.yaml:1:10: threads: ",
+       {fmt::format("expected an integer <= {} (4 x the {} cores this process may use), got 100000", max_threads(),
+                    available_cores())}},
       {"data:\n  source: fashon-mnist\n",
        "run.yaml:2:11: data.source: ",
        {"unknown data source 'fashon-mnist' (did you mean 'fashion-mnist'?); expected one of: fashion-mnist, idx, "

@@ -1003,3 +1003,28 @@ TEST(TrainerDevice, TrainsAndResumesOnCuda) {
 
 }  // namespace
 }  // namespace sparsity
+
+namespace sparsity {
+namespace {
+
+TEST(TrainerThreads, FitSetsLibTorchsThreadsFromTheOptions) {
+  const int before = at::get_num_threads();
+  auto [x, y] = two_blobs(64, 3);
+  DataSource data(x, y, 16);
+  auto module = seeded_classifier(1);
+  Trainer(TrainerOptions().max_epochs(1).progress(false).threads(1)).fit(*module, data);
+  EXPECT_EQ(at::get_num_threads(), 1);
+  Trainer(TrainerOptions().max_epochs(1).progress(false)).fit(*module, data);
+  EXPECT_EQ(at::get_num_threads(), available_cores()) << "threads 0 (the default) is every available core";
+  at::set_num_threads(before);
+}
+
+TEST(TrainerThreads, ABadCountIsRejectedWhenTheTrainerIsMade) {
+  EXPECT_CONTAINS(testing::error_of<std::invalid_argument>([] { Trainer(TrainerOptions().threads(-3)); }),
+                  "Trainer: threads must be 0 (every available core) or positive, got -3");
+  EXPECT_CONTAINS(testing::error_of<std::invalid_argument>([] { Trainer(TrainerOptions().threads(1 << 20)); }),
+                  "threads 1048576 is more than");
+}
+
+}  // namespace
+}  // namespace sparsity

@@ -25,6 +25,8 @@
 #include "sparsity/plugin/sparsity_report.h"
 #include "sparsity/plugin/trainer.h"
 #include "sparsity/plugin/training_aware_data_sparsity.h"
+#include "sparsity/runtime/blas_info.h"
+#include "sparsity/runtime/threads.h"
 
 namespace sparsity::demo {
 
@@ -146,7 +148,8 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
   const auto start = std::chrono::steady_clock::now();
-  if (config.threads > 0) at::set_num_threads(static_cast<int>(config.threads));
+  set_threads(config.threads);
+  log_blas_once();
   logger()->set_level(spdlog::level::from_str(config.trainer.log_level));
 
   // Data and models are checked before anything is written, so a run that
@@ -206,7 +209,8 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
         .seed(config.seed)
         .output_dir(run_dir.string())
         .checkpoint(config.trainer.checkpoint)
-        .progress(config.trainer.progress);
+        .progress(config.trainer.progress)
+        .threads(config.threads);
     if (config.trainer.resume) {
       if (fs::exists(checkpoint)) {
         std::cout << "resuming from " << checkpoint.string() << "\n";

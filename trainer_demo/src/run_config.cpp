@@ -23,6 +23,7 @@
 #include "sparsity/data_sparsifier/registry.h"
 #include "sparsity/lossy/penalties.h"
 #include "sparsity/plugin/lossy_sparsifier_callback.h"
+#include "sparsity/runtime/threads.h"
 #include "yaml_overrides.h"
 
 namespace sparsity::demo {
@@ -746,7 +747,12 @@ RunConfig read_run_config(const Reader& r, const YAML::Node& root, const std::st
   const Value top = r.root(root);
   const Mapping m = r.mapping(top, &kTopKeys, "a mapping of sections");
   if (const Value* x = m.find("seed")) config.seed = static_cast<uint64_t>(r.integer_at_least(*x, 0));
-  if (const Value* x = m.find("threads")) config.threads = r.integer_at_least(*x, 0);
+  if (const Value* x = m.find("threads")) {
+    config.threads = r.integer_at_least(*x, 0);
+    if (config.threads > max_threads())
+      r.fail(*x, fmt::format("expected an integer <= {} ({} x the {} cores this process may use), got {}",
+                             max_threads(), max_threads() / available_cores(), available_cores(), config.threads));
+  }
   if (const Value* x = m.find("data")) read_data(r, *x, config.data);
   std::optional<Value> lossy_at;
   if (const Value* x = m.find("model")) read_model(r, *x, config.model, lossy_at);

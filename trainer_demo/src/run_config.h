@@ -153,7 +153,7 @@ struct RunConfig {
   /// Where it was read from (for messages).
   std::string source;
   uint64_t seed = 0;
-  /// LibTorch's intra-op threads; 0: its default.
+  /// LibTorch's intra-op threads; 0: every core the process may run on.
   int64_t threads = 0;
   DataConfig data;
   ModelConfig model;

@@ -11,6 +11,7 @@
 
 #include "../config_ivalue.h"
 #include "mask_codec.h"
+#include "masked_product.h"
 #include "sparsity/state_file.h"
 #include "sparsity/logging.h"
 
@@ -97,7 +98,7 @@ at::Tensor BaseDataSparsifier::add_data(const std::string& name, const at::Tenso
     fresh.config = std::move(merged);
     entries_.emplace(name, std::move(fresh));
     order_.push_back(name);
-    return data * entries_.at(name).mask;
+    return detail::masked_product(data, entries_.at(name).mask);
   }
 
   Entry& e = existing->second;
@@ -115,20 +116,22 @@ at::Tensor BaseDataSparsifier::add_data(const std::string& name, const at::Tenso
   }
 
   // The mask object outlives replacements: a user holding it keeps seeing it.
-  at::NoGradGuard no_grad;
-  if (!reuse_mask) {
-    if (e.mask.sizes().equals(data.sizes()) && e.mask.device() == data.device()) {
-      e.mask.fill_(1);
-    } else {
-      e.mask.set_(ones_mask_like(data));
+  {
+    at::NoGradGuard no_grad;
+    if (!reuse_mask) {
+      if (e.mask.sizes().equals(data.sizes()) && e.mask.device() == data.device()) {
+        e.mask.fill_(1);
+      } else {
+        e.mask.set_(ones_mask_like(data));
+      }
+    } else if (e.mask.device() != data.device()) {
+      e.mask.set_(e.mask.to(data.device()));
     }
-  } else if (e.mask.device() != data.device()) {
-    e.mask.set_(e.mask.to(data.device()));
   }
   e.data = data;
   e.config = std::move(merged);
   e.parametrized = true;
-  return data * e.mask;
+  return detail::masked_product(data, e.mask);
 }
 
 at::Tensor BaseDataSparsifier::add_data(const std::string& name, const torch::nn::Embedding& data,
@@ -155,7 +158,7 @@ at::Tensor BaseDataSparsifier::get_data(const std::string& name, bool return_ori
     }
     return e.data;
   }
-  return return_original ? e.data : e.data * e.mask;
+  return return_original ? e.data : detail::masked_product(e.data, e.mask);
 }
 
 at::Tensor BaseDataSparsifier::get_mask(const std::string& name) const { return entry(name).mask; }
@@ -196,7 +199,7 @@ void BaseDataSparsifier::squash_mask(const std::vector<std::string>& names,
   for (const auto& name : names.empty() ? order_ : names) {
     Entry& e = entries_.at(name);
     if (!e.parametrized) continue;
-    if (leave_parametrized) e.data.mul_(e.mask);
+    if (leave_parametrized) detail::mask_in_place(e.data, e.mask);
     e.parametrized = false;
   }
 }

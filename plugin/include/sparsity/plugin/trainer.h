@@ -37,6 +37,17 @@ struct TrainerOptions {
   TORCH_ARG(std::string, resume_from) = "";
   /// A live progress line on a terminal; plain log lines otherwise.
   TORCH_ARG(bool, progress) = true;
+  /// LibTorch's intra-op threads (shared with an OpenMP OpenBLAS), set for the
+  /// whole process at the start of `fit`: 0 = every core the process may run
+  /// on (its CPU affinity), n = n threads, at most `sparsity::max_threads()`.
+  /// LibTorch alone would use one thread per physical core (1 on a 2-vCPU
+  /// machine). To keep a count set elsewhere, pass `at::get_num_threads()`.
+  TORCH_ARG(int64_t, threads) = 0;
+  /// Let glibc's malloc keep freed batch-sized buffers for the next step
+  /// (`sparsity::tune_allocator_for_training()`, process-wide, at the start of
+  /// `fit`): without it an epoch of a small MLP spends a third of its time
+  /// in the kernel mapping and zeroing pages.
+  TORCH_ARG(bool, tune_allocator) = true;
 };
 
 /// A minimal training loop in the spirit of Lightning's Trainer: epochs of
