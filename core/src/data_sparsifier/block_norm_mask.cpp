@@ -165,7 +165,6 @@ class BlockNormMasker {
       Recorded& rec = recorded_[s];
       bool recording = record_;
       if (recording) {
-        rec.bins.resize(static_cast<size_t>(record_capacity_));
         rec.keys.resize(static_cast<size_t>(record_capacity_));
         rec.blocks.resize(static_cast<size_t>(record_capacity_));
       }
@@ -183,19 +182,16 @@ class BlockNormMasker {
           continue;
         }
         // Appended without branches: written always, kept when in the window.
-        Bin* rb = rec.bins.data();
         U* rk = rec.keys.data();
         uint32_t* rx = rec.blocks.data();
         const auto first_block = static_cast<uint32_t>((br - begin) * block_cols_);
         for (int64_t bc = 0; bc < block_cols_; ++bc) {
-          rb[used] = bins[bc];
           rk[used] = keys[bc];
           rx[used] = first_block + static_cast<uint32_t>(bc);
           used += (bins[bc] >= window_lo_) & (bins[bc] <= window_hi_);
         }
       }
       if (record_) {
-        rec.bins.resize(static_cast<size_t>(used));
         rec.keys.resize(static_cast<size_t>(used));
         rec.blocks.resize(static_cast<size_t>(used));
       }
@@ -213,8 +209,8 @@ class BlockNormMasker {
         U* out = candidates_.data() + slot_offsets_[s];
         int64_t* out_block = candidate_blocks_.data() + slot_offsets_[s];
         const Recorded& rec = recorded_[s];
-        for (size_t i = 0; i < rec.bins.size(); ++i) {
-          if (rec.bins[i] == selected_bin_) {
+        for (size_t i = 0; i < rec.keys.size(); ++i) {
+          if (bin_of(rec.keys[i]) == selected_bin_) {
             *out++ = rec.keys[i];
             *out_block++ = begin * block_cols_ + rec.blocks[i];
           }
@@ -524,7 +520,6 @@ class BlockNormMasker {
 
   int64_t slots_ = 1;
   struct Recorded {  // pass A's keys of the blocks in the predicted window
-    std::vector<Bin> bins;
     std::vector<U> keys;
     std::vector<uint32_t> blocks;  // from the slot's first block (fewer than 2^32)
     bool overflow = false;
