@@ -71,12 +71,18 @@ void set_threads_once() {
 
 // One read of the data and one write of a byte mask, in parallel as step(),
 // in milliseconds.
+// Restricted pointers, so that the loop vectorizes (a uint8_t store may alias
+// anything): the baseline must be as fast as a pass can be.
+void nonzero_bytes(const float* __restrict x, uint8_t* __restrict m, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) m[i] = x[i] != 0.0f;
+}
+
 double memory_pass_ms(const torch::Tensor& data, torch::Tensor& out) {
   const float* x = data.data_ptr<float>();
   uint8_t* m = out.data_ptr<uint8_t>();
   const auto start = std::chrono::steady_clock::now();
   at::parallel_for(0, data.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) m[i] = x[i] != 0.0f;
+    nonzero_bytes(x + begin, m + begin, end - begin);
   });
   const auto stop = std::chrono::steady_clock::now();
   benchmark::DoNotOptimize(m);

@@ -1,6 +1,8 @@
 // DataNormSparsifier: the reference test-suite's checks, hand-computed masks,
 // the improvements over the reference, and bad configs.
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "test_support.h"
 
@@ -358,6 +360,17 @@ at::Tensor plain_block_mask(const at::Tensor& data, int64_t width, double level)
   return keep.repeat_interleave(width).reshape({rows, cols});
 }
 
+// Runs f with the portable kernels, then with the vector ones where the CPU
+// has them (SPARSITY_PORTABLE_KERNELS switches them off).
+template <typename F>
+void with_each_kernel(const F& f) {
+  for (const char* portable : {"1", "0"}) {
+    ::setenv("SPARSITY_PORTABLE_KERNELS", portable, 1);
+    f(std::string(portable) == "1" ? "portable" : "vector");
+  }
+  ::unsetenv("SPARSITY_PORTABLE_KERNELS");
+}
+
 TEST(DataNormSparsifier, LargeTablesMatchAPlainSelection) {
   torch::manual_seed(11);
   const at::Tensor random = torch::randn({3001, 64});
@@ -372,16 +385,83 @@ TEST(DataNormSparsifier, LargeTablesMatchAPlainSelection) {
     at::Tensor data;
     double level;
   };
+  // A regular sample of blocks sees only every 12th block here, 100 times
+  // smaller than the rest: its window misses the k-th key.
+  at::Tensor periodic = torch::rand({3072, 64}) + 1.0;
+  periodic.view({-1, 4}).slice(0, 6, c10::nullopt, 12).mul_(0.01);
   for (const Case& c : {Case{"random", random, 0.5}, Case{"random", random, 0.07}, Case{"random", random, 0.93},
                         Case{"ties below", ties, 0.75}, Case{"ties at k", ties, 0.6}, Case{"ties at k", ties, 0.3},
-                        Case{"clusters", clusters, 0.34}, Case{"nan", with_nan, 0.5}, Case{"nan", with_nan, 0.999}}) {
-    for (const int threads : {1, 2, 3}) {
-      at::set_num_threads(threads);
-      const at::Tensor got = mask_of(c.data, options(c.level, {1, 4}, 4));
-      EXPECT_TRUE(torch::equal(got, plain_block_mask(c.data, 4, c.level)))
-          << c.name << " at level " << c.level << " with " << threads << " threads";
-    }
+                        Case{"clusters", clusters, 0.34}, Case{"nan", with_nan, 0.5}, Case{"nan", with_nan, 0.999},
+                        Case{"periodic", periodic, 0.5}, Case{"periodic", periodic, 0.05}}) {
+    const at::Tensor expected = plain_block_mask(c.data, 4, c.level);
+    with_each_kernel([&](const std::string& kernel) {
+      for (const int threads : {1, 2, 3}) {
+        at::set_num_threads(threads);
+        const at::Tensor got = mask_of(c.data, options(c.level, {1, 4}, 4));
+        EXPECT_TRUE(torch::equal(got, expected))
+            << c.name << " at level " << c.level << " with " << threads << " threads, " << kernel << " kernel";
+        // The same data again through the same sparsifier's workspace.
+        DataNormSparsifier twice(options(c.level, {1, 4}, 4));
+        twice.add_data("d", c.data);
+        twice.step();
+        twice.step();
+        EXPECT_TRUE(torch::equal(twice.get_mask("d"), expected)) << c.name << ", second step";
+      }
+    });
   }
+  at::set_num_threads(1);
+}
+
+TEST(DataNormSparsifier, SumsEachBlockLeftToRight) {
+  // Blocks A = [1, 0, e, e] and B = [e, e, 1, 0] among blocks of clearly
+  // smaller and larger norms, the k-th falling on the last A. Summed left to
+  // right, as the reference's avg_pool2d, A's e's vanish one at a time, so
+  // A < B and exactly the smaller blocks and the A's are selected; summed in
+  // pairs, A = B and the lowest-index A's and B's would be.
+  torch::manual_seed(14);
+  const int64_t blocks = 65536, below = 16384, each = 1024;
+  for (const Norm norm : {Norm::L1, Norm::L2}) {
+    const float e = norm == Norm::L1 ? std::ldexp(1.0f, -24) : std::ldexp(1.0f, -12);
+    at::Tensor table = torch::empty({blocks, 4});
+    at::Tensor kind = torch::zeros({blocks}, torch::kLong);  // 0 smaller, 1 A, 2 B, 3 larger
+    const at::Tensor order = torch::randperm(blocks);
+    const at::Tensor small_ids = order.slice(0, 0, below), a_ids = order.slice(0, below, below + each),
+                     b_ids = order.slice(0, below + each, below + 2 * each), large_ids = order.slice(0, below + 2 * each);
+    table.index_put_({small_ids}, torch::rand({below, 1}).mul(0.1).expand({below, 4}));
+    table.index_put_({large_ids}, torch::rand({large_ids.numel(), 1}).add(1.5).expand({large_ids.numel(), 4}));
+    table.index_put_({a_ids}, torch::tensor({1.0f, 0.0f, e, e}).expand({each, 4}));
+    table.index_put_({b_ids}, torch::tensor({e, e, 1.0f, 0.0f}).expand({each, 4}));
+    kind.index_fill_(0, a_ids, 1).index_fill_(0, b_ids, 2).index_fill_(0, large_ids, 3);
+    const at::Tensor expected = kind.ge(2).to(torch::kByte).repeat_interleave(4).view({4096, 64});
+    const double level = static_cast<double>(below + each) / static_cast<double>(blocks);
+    with_each_kernel([&](const std::string& kernel) {
+      EXPECT_TRUE(torch::equal(mask_of(table.view({4096, 64}), options(level, {1, 4}, 4, norm)), expected))
+          << (norm == Norm::L1 ? "L1, " : "L2, ") << kernel << " kernel";
+    });
+  }
+}
+
+TEST(DataNormSparsifier, LargeTablesL2AndPartialBlocks) {
+  // L2 norms (NaN squares included) and 2 zeros per selected (1, 4) block:
+  // the blocks chosen by the plain rule on squares, and in each the two
+  // smallest magnitudes (ties by position) zeroed.
+  torch::manual_seed(13);
+  at::Tensor data = torch::randn({3001, 64});
+  data.index_put_({torch::randint(0, 3001, {50}), torch::randint(0, 64, {50})}, -NAN);
+  const at::Tensor squares = data * data;
+  const at::Tensor rank = std::get<1>(std::get<1>(data.abs().nan_to_num(INFINITY).view({-1, 4}).sort(true, 1, false)).sort(true, 1, false));
+  with_each_kernel([&](const std::string& kernel) {
+    for (const int threads : {1, 2}) {
+      at::set_num_threads(threads);
+      EXPECT_TRUE(torch::equal(mask_of(data, options(0.5, {1, 4}, 4, Norm::L2)),
+                               plain_block_mask(squares, 4, 0.5)))
+          << "L2, " << threads << " threads, " << kernel << " kernel";
+      EXPECT_TRUE(torch::equal(mask_of(data, options(0.5, {1, 4}, 2)), [&] {
+        const at::Tensor sel = plain_block_mask(data, 4, 0.5).view({-1, 4}).select(1, 0).eq(0);
+        return (~(sel.unsqueeze(1) & rank.lt(2))).to(torch::kByte).view({3001, 64});
+      }())) << "2 of 4, " << threads << " threads, " << kernel << " kernel";
+    }
+  });
   at::set_num_threads(1);
 }
 

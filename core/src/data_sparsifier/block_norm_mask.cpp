@@ -1,13 +1,17 @@
 #include "block_norm_mask.h"
 
+#include "block_row_avx2.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <type_traits>
 #include <vector>
@@ -40,7 +44,7 @@ inline KeyOf<T> order_key(T v) {
   const U flip = static_cast<U>(U{0} - (u >> kTop)) | kSign;  // all bits if negative, else the sign
   U key = u ^ flip;
   key = v == T(0) ? kSign : key;  // -0 and +0
-  return std::isnan(v) ? std::numeric_limits<U>::max() : key;
+  return v != v ? std::numeric_limits<U>::max() : key;  // NaN
 }
 
 template <bool L2, typename T>
@@ -62,7 +66,7 @@ class BlockNormMasker {
 
  public:
   BlockNormMasker(const T* x, int64_t rows, int64_t cols, const BlockNormMaskParams& p,
-                  uint8_t* mask)
+                  uint8_t* mask, std::vector<unsigned char>& workspace)
       : x_(x),
         rows_(rows),
         cols_(cols),
@@ -71,6 +75,7 @@ class BlockNormMasker {
         zeros_(p.zeros_per_block),
         level_(p.sparsity_level),
         mask_(mask),
+        workspace_(workspace),
         block_rows_((rows + bh_ - 1) / bh_),
         block_cols_((cols + bw_ - 1) / bw_),
         full_cols_(cols / bw_),
@@ -84,16 +89,20 @@ class BlockNormMasker {
       return;
     }
     plan_slots(num_blocks);
-    if (k < num_blocks) {
-      place_bins();
-      predict_window(k, num_blocks);
-      compute_bins();
-      find_bin(k);
-      if (!take_recorded_candidates()) collect_candidates();
-      find_threshold(candidates_.data(), static_cast<int64_t>(candidates_.size()), rank_in_bin_);
-    } else {
+    if (k == num_blocks) {
       select_all_ = true;
+      write_mask();
+      return;
     }
+    // One pass when a sample predicts the k-th key's neighbourhood well, which
+    // is almost always; otherwise (a miss, or huge ties at the k-th key) the
+    // three passes over bins.
+    if (predict_window(k, num_blocks) && write_mask_outside_window(k)) return;
+    place_bins();
+    compute_bins();
+    find_bin(k);
+    collect_candidates();
+    find_threshold(candidates_, slot_offsets_.back(), rank_in_bin_);
     write_mask();
   }
 
@@ -124,101 +133,217 @@ class BlockNormMasker {
                          : reinterpret_cast<unsigned char*>(separate_bins_.data() + br * block_cols_);
   }
 
-  // The bins most likely to hold the k-th key, from a sample of blocks spread
-  // over the data: pass A keeps the exact keys of the blocks in them, which
-  // spares pass C when the k-th key's bin is among them (it almost always is;
-  // when not, or when too many blocks fall in them, pass C runs).
-  void predict_window(int64_t k, int64_t num_blocks) {
-    constexpr int64_t kSample = 4096;
-    const int64_t n = std::min(num_blocks, kSample);
-    std::vector<Bin> sample(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t b = (2 * i + 1) * num_blocks / (2 * n);
-      sample[i] = bin_of(block_key(b / block_cols_, b % block_cols_));
-    }
+  // The keys most likely to surround the k-th, from a sample of blocks spread
+  // evenly over the data: the sample's order statistics 4 standard deviations
+  // either side of the k-th's expected rank. False when the window would hold
+  // too many blocks (huge ties at the k-th key): the bins handle those.
+  bool predict_window(int64_t k, int64_t num_blocks) {
+    // More samples narrow the window (fewer blocks to record and fix up) but
+    // cost a cache miss each: about one per 512 blocks, within [4096, 16384].
+    const int64_t n = std::min(num_blocks, std::clamp<int64_t>(num_blocks / 512, 4096, 16384));
+    std::vector<U> sample(static_cast<size_t>(n));
+    const auto sampled_block = [&](int64_t i) { return (2 * i + 1) * num_blocks / (2 * n); };
+    at::parallel_for(0, n, 1024, [&](int64_t begin, int64_t end) {
+      // Each sample is a cache miss: requested some way ahead, they overlap.
+      constexpr int64_t kAhead = 16;
+      for (int64_t i = begin; i < std::min(end, begin + kAhead); ++i) prefetch_block(sampled_block(i));
+      for (int64_t i = begin; i < end; ++i) {
+        if (i + kAhead < end) prefetch_block(sampled_block(i + kAhead));
+        const int64_t b = sampled_block(i);
+        sample[i] = block_key(b / block_cols_, b % block_cols_);
+      }
+    });
     std::sort(sample.begin(), sample.end());
     const double p = static_cast<double>(k) / static_cast<double>(num_blocks);
     const double margin = 4.0 * std::sqrt(static_cast<double>(n) * p * (1.0 - p)) + 2.0;
     const auto at = [&](double r) { return sample[std::clamp<int64_t>(static_cast<int64_t>(r), 0, n - 1)]; };
-    window_lo_ = at(std::floor(p * n - margin));
-    window_hi_ = at(std::ceil(p * n + margin));
+    window_lo_ = at(std::floor(p * static_cast<double>(n) - margin));
+    window_hi_ = at(std::ceil(p * static_cast<double>(n) + margin));
+    window_split_ = at(std::round(p * static_cast<double>(n)));
     const int64_t in_window = std::upper_bound(sample.begin(), sample.end(), window_hi_) -
                               std::lower_bound(sample.begin(), sample.end(), window_lo_);
-    // Expected blocks per slot in the window, with room for the sample's error.
     const int64_t expected = in_window * num_blocks / n;
-    const int64_t cap = num_blocks / 8 + 1;
-    record_ = expected <= cap;
-    record_capacity_ = std::min<int64_t>(2 * expected / slots_ + 1024, cap) + block_cols_;
-    recorded_.assign(static_cast<size_t>(slots_), {});
+    if (expected > num_blocks / 8 + 1) return false;
+    // Room per slot for twice the expected share: more means the sample lied.
+    window_capacity_ = 2 * expected / slots_ + 1024 + block_cols_;
+    return true;
   }
 
-  // Pass A. Each block's norm is the mean magnitude over its elements inside
-  // the data, summed in T row by row, left to right, as the reference's
+  // The single pass: each block's norm key decides its mask at once, by the
+  // sample's estimate of the k-th key (the split): below it selected, at or
+  // above it kept. The keys and positions of the blocks in the window are
+  // recorded; the exact k-th key is selected among them, and the few blocks
+  // between the split and it, now known to be on the wrong side, rewritten.
+  // False, with the mask unfinished, when the window missed the k-th key or
+  // held more blocks than it has room for.
+  bool write_mask_outside_window(int64_t k) {
+    reserve_candidates(slots_ * window_capacity_);
+    // Per slot: blocks below the window's low end, window blocks recorded.
+    std::vector<int64_t> below(static_cast<size_t>(slots_), 0), used(static_cast<size_t>(slots_), 0);
+    std::atomic<bool> overflow{false};
+    const U split = window_split_, window_lo = window_lo_, window_width = window_hi_ - window_lo_;
+    // The default case, (1, 4) blocks zeroed whole, has a vector kernel.
+    const bool avx2_rows = std::is_same_v<T, float> && bh_ == 1 && bw_ == 4 && last_width_ == 0 &&
+                           zeros_ == 4 && avx2_rows_enabled();
+    for_each_slot([&](int64_t s, int64_t begin, int64_t end) {
+      BlockRowScratch scratch(*this);
+      std::vector<T> acc(static_cast<size_t>(block_cols_));
+      std::vector<U> row_keys(static_cast<size_t>(block_cols_));
+      std::vector<uint8_t> in_window(static_cast<size_t>((block_cols_ + 7) / 8 * 8), 0);
+      U* const rk = candidates_ + s * window_capacity_;
+      uint32_t* const rx = candidate_blocks_ + s * window_capacity_;
+      int64_t n = 0, below_split = 0;
+      for (int64_t br = begin; br < end; ++br) {
+        if (n + block_cols_ > window_capacity_ || overflow.load(std::memory_order_relaxed)) {
+          overflow = true;
+          return;
+        }
+        const auto first_block = static_cast<uint32_t>((br - begin) * block_cols_);
+        if constexpr (std::is_same_v<T, float>) {
+          if (avx2_rows) {
+            below_split += avx2_row_of_4_blocks(x_ + br * cols_, block_cols_, L2, split, window_lo, window_width,
+                                                mask_ + br * cols_, rk, rx, first_block, &n);
+            continue;
+          }
+        }
+        block_row_norms(br, acc.data());
+        to_keys(acc.data(), row_keys.data(), block_cols_);
+        below_split += classify(row_keys.data(), split, window_lo, window_width, scratch.keep.data(),
+                                in_window.data(), block_cols_);
+        write_block_row(br, scratch);
+        // The window's blocks appended, eight flags at a time (most are 0).
+        const U* keys = row_keys.data();
+        const uint8_t* window = in_window.data();
+        for (int64_t g = 0; g < block_cols_; g += 8) {
+          uint64_t any;
+          std::memcpy(&any, window + g, sizeof any);
+          if (any == 0) continue;
+          for (int64_t bc = g; bc < std::min(g + 8, block_cols_); ++bc) {
+            rk[n] = keys[bc];
+            rx[n] = first_block + static_cast<uint32_t>(bc);
+            n += window[bc];
+          }
+        }
+      }
+      // Below the split are the blocks below the window and those of the
+      // window below the split.
+      int64_t window_below_split = 0;
+      for (int64_t c = 0; c < n; ++c) window_below_split += rk[c] < split;
+      below[s] = below_split - window_below_split;
+      used[s] = n;
+    });
+    if (overflow) return false;
+    int64_t below_total = 0;
+    slot_offsets_.assign(static_cast<size_t>(slots_) + 1, 0);
+    for (int64_t s = 0; s < slots_; ++s) {
+      below_total += below[s];
+      slot_offsets_[s + 1] = slot_offsets_[s] + used[s];
+    }
+    if (k <= below_total || k > below_total + slot_offsets_.back()) return false;
+    // The slots' recordings moved together, in block order.
+    for (int64_t s = 1; s < slots_; ++s) {
+      std::memmove(candidates_ + slot_offsets_[s], candidates_ + s * window_capacity_,
+                   static_cast<size_t>(used[s]) * sizeof(U));
+      std::memmove(candidate_blocks_ + slot_offsets_[s], candidate_blocks_ + s * window_capacity_,
+                   static_cast<size_t>(used[s]) * sizeof(uint32_t));
+    }
+    find_threshold(candidates_, slot_offsets_.back(), k - below_total);
+    rewrite_misjudged_blocks(split);
+    return true;
+  }
+
+  // The window's blocks that the split put on the wrong side of the k-th key.
+  void rewrite_misjudged_blocks(U split) {
+    const bool partial = zeros_ < bh_ * bw_;
+    for_each_slot([&](int64_t s, int64_t begin, int64_t) {
+      // Listed first, without branches (whether a window block is selected
+      // is a coin toss), then rewritten with their mask requested ahead:
+      // they are few and scattered, each a cache miss.
+      const int64_t first = slot_offsets_[s];
+      uint32_t* const misjudged = misjudged_ + first;
+      int64_t count = 0;
+      for (int64_t c = first; c < slot_offsets_[s + 1]; ++c) {
+        misjudged[count] = static_cast<uint32_t>(c - first);
+        count += candidate_selected(c) != (candidates_[c] < split);
+      }
+      const auto origin = [&](int64_t i) {  // block misjudged[i]'s first row and column
+        const int64_t block = begin * block_cols_ + candidate_blocks_[first + misjudged[i]];
+        return std::pair<int64_t, int64_t>{block / block_cols_ * bh_, block % block_cols_ * bw_};
+      };
+      constexpr int64_t kAhead = 16;
+      BlockRowScratch scratch(*this);
+      for (int64_t i = 0; i < count; ++i) {
+        if (i + kAhead < count) {
+          const auto [r, c] = origin(i + kAhead);
+          __builtin_prefetch(mask_ + r * cols_ + c, 1);
+        }
+        const bool selected = candidate_selected(first + misjudged[i]);
+        const auto [r0, c0] = origin(i);
+        const int64_t h = std::min(rows_, r0 + bh_) - r0;
+        const int64_t w = std::min(cols_, c0 + bw_) - c0;
+        uint8_t* m = mask_ + r0 * cols_ + c0;
+        // Kept: ones. Selected: zeros, or ones less the smallest elements.
+        const int fill = (!selected || partial) ? 1 : 0;
+        for (int64_t row = 0; row < h; ++row) std::memset(m + row * cols_, fill, static_cast<size_t>(w));
+        if (selected && partial) sparsify_block(x_ + r0 * cols_ + c0, h, w, m, scratch.element_keys, scratch.order);
+      }
+    });
+  }
+
+  // Points candidates_, candidate_blocks_ and misjudged_ at room for n each
+  // in the workspace, grown when needed: kept from step to step, its pages
+  // are not faulted in again.
+  void reserve_candidates(int64_t n) {
+    const auto count = static_cast<size_t>(n);
+    const size_t bytes = count * (sizeof(U) + 2 * sizeof(uint32_t));
+    if (workspace_.size() < bytes) {
+      workspace_.clear();
+      workspace_.shrink_to_fit();
+      workspace_.resize(bytes);
+    }
+    // operator new's alignment suits U; the uint32_t arrays follow the keys.
+    candidates_ = reinterpret_cast<U*>(workspace_.data());
+    candidate_blocks_ = reinterpret_cast<uint32_t*>(candidates_ + count);
+    misjudged_ = candidate_blocks_ + count;
+  }
+
+  // The order keys of n norms. (Separate loops with restricted pointers
+  // vectorize: a uint8_t store may alias anything.)
+  static void to_keys(const T* __restrict norms, U* __restrict keys, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) keys[i] = order_key(norms[i]);
+  }
+
+  // Per key: keep (at or above the split), in the window (between its
+  // ends); returns how many are below the split.
+  static int64_t classify(const U* __restrict keys, U split, U lo, U width, uint8_t* __restrict keep,
+                          uint8_t* __restrict in_window, int64_t n) {
+    uint32_t below = 0;  // n < 2^32: a row
+    for (int64_t i = 0; i < n; ++i) {
+      keep[i] = keys[i] >= split;
+      below += keys[i] < split;
+    }
+    for (int64_t i = 0; i < n; ++i) in_window[i] = static_cast<U>(keys[i] - lo) <= width;
+    return below;
+  }
+
+  // Pass A of the bins' path: the top 16 bits of each block's norm key (its
+  // bin) into the mask's memory, counted in a histogram per slot.
+  // Each block's norm is the mean magnitude over its elements inside the
+  // data, summed in T row by row, left to right, as the reference's
   // avg_pool2d does, so that equal inputs give bit-equal norms.
   void compute_bins() {
     histograms_.assign(static_cast<size_t>(slots_) * kBins, 0);
     for_each_slot([&](int64_t s, int64_t begin, int64_t end) {
       std::vector<T> acc(static_cast<size_t>(block_cols_));
       std::vector<Bin> bins(static_cast<size_t>(block_cols_));
-      std::vector<U> keys(static_cast<size_t>(block_cols_));
       uint32_t* hist = histograms_.data() + s * static_cast<int64_t>(kBins);
-      Recorded& rec = recorded_[s];
-      bool recording = record_;
-      if (recording) {
-        rec.keys.resize(static_cast<size_t>(record_capacity_));
-        rec.blocks.resize(static_cast<size_t>(record_capacity_));
-      }
-      int64_t used = 0;
       for (int64_t br = begin; br < end; ++br) {
         block_row_norms(br, acc.data());
-        for (int64_t bc = 0; bc < block_cols_; ++bc) keys[bc] = order_key(acc[bc]);
-        for (int64_t bc = 0; bc < block_cols_; ++bc) bins[bc] = bin_of(keys[bc]);
+        for (int64_t bc = 0; bc < block_cols_; ++bc) bins[bc] = bin_of(order_key(acc[bc]));
         for (int64_t bc = 0; bc < block_cols_; ++bc) ++hist[bins[bc]];
         std::memcpy(bin_bytes(br), bins.data(), static_cast<size_t>(block_cols_) * sizeof(Bin));
-        if (!recording) continue;
-        if (used + block_cols_ > record_capacity_) {  // more than the sample said: give up
-          recording = false;
-          rec.overflow = true;
-          continue;
-        }
-        // Appended without branches: written always, kept when in the window.
-        U* rk = rec.keys.data();
-        uint32_t* rx = rec.blocks.data();
-        const auto first_block = static_cast<uint32_t>((br - begin) * block_cols_);
-        for (int64_t bc = 0; bc < block_cols_; ++bc) {
-          rk[used] = keys[bc];
-          rx[used] = first_block + static_cast<uint32_t>(bc);
-          used += (bins[bc] >= window_lo_) & (bins[bc] <= window_hi_);
-        }
-      }
-      if (record_) {
-        rec.keys.resize(static_cast<size_t>(used));
-        rec.blocks.resize(static_cast<size_t>(used));
       }
     });
-  }
-
-  // The candidates from pass A's recordings, when they hold the selected bin.
-  bool take_recorded_candidates() {
-    const bool usable = record_ && window_lo_ <= selected_bin_ && selected_bin_ <= window_hi_ &&
-                        std::none_of(recorded_.begin(), recorded_.end(), [](const Recorded& r) { return r.overflow; });
-    if (usable) {
-      candidates_.resize(static_cast<size_t>(slot_offsets_.back()));
-      candidate_blocks_.resize(candidates_.size());
-      for_each_slot([&](int64_t s, int64_t begin, int64_t) {
-        U* out = candidates_.data() + slot_offsets_[s];
-        int64_t* out_block = candidate_blocks_.data() + slot_offsets_[s];
-        const Recorded& rec = recorded_[s];
-        for (size_t i = 0; i < rec.keys.size(); ++i) {
-          if (bin_of(rec.keys[i]) == selected_bin_) {
-            *out++ = rec.keys[i];
-            *out_block++ = begin * block_cols_ + rec.blocks[i];
-          }
-        }
-      });
-    }
-    recorded_ = {};
-    return usable;
   }
 
   static Bin bin_of(U key) { return static_cast<Bin>(key >> (kKeyBits - kBinBits)); }
@@ -258,6 +383,11 @@ class BlockNormMasker {
     } else {
       for (int64_t i = 0; i < n; ++i) acc[i] = acc[i] / c;
     }
+  }
+
+  // Asks for the first row of block b's data in the cache.
+  void prefetch_block(int64_t b) const {
+    __builtin_prefetch(x_ + (b / block_cols_) * bh_ * cols_ + (b % block_cols_) * bw_);
   }
 
   // The norm key of one block, exactly as block_row_norms computes it.
@@ -316,18 +446,17 @@ class BlockNormMasker {
 
   // Pass C: the exact keys of the blocks in the selected bin.
   void collect_candidates() {
-    candidates_.resize(static_cast<size_t>(slot_offsets_.back()));
-    candidate_blocks_.resize(candidates_.size());
+    reserve_candidates(slot_offsets_.back());
     for_each_slot([&](int64_t s, int64_t begin, int64_t end) {
       std::vector<Bin> bins(static_cast<size_t>(block_cols_));
-      U* out = candidates_.data() + slot_offsets_[s];
-      int64_t* out_block = candidate_blocks_.data() + slot_offsets_[s];
+      U* out = candidates_ + slot_offsets_[s];
+      uint32_t* out_block = candidate_blocks_ + slot_offsets_[s];
       for (int64_t br = begin; br < end; ++br) {
         std::memcpy(bins.data(), bin_bytes(br), static_cast<size_t>(block_cols_) * sizeof(Bin));
         for (int64_t bc = 0; bc < block_cols_; ++bc) {
           if (bins[bc] == selected_bin_) {
             *out++ = block_key(br, bc);
-            *out_block++ = br * block_cols_ + bc;
+            *out_block++ = static_cast<uint32_t>((br - begin) * block_cols_ + bc);
           }
         }
       }
@@ -385,26 +514,59 @@ class BlockNormMasker {
   // Whether candidate c (an index into candidates_) is selected.
   bool candidate_selected(int64_t c) const {
     const U key = candidates_[c];
-    return key < threshold_ || (key == threshold_ && c <= last_selected_tie_);
+    return (key < threshold_) | ((key == threshold_) & (c <= last_selected_tie_));  // no branches
   }
 
-  // Pass B.
+  // One slot's buffers for writing block rows.
+  struct BlockRowScratch {
+    explicit BlockRowScratch(const BlockNormMasker& m)
+        : keep(static_cast<size_t>(m.block_cols_)),
+          partial_blocks(static_cast<size_t>(m.block_cols_)),
+          element_keys(static_cast<size_t>(m.bh_ * m.bw_)),
+          order(static_cast<size_t>(m.bh_ * m.bw_)),
+          expanded(static_cast<size_t>(m.full_cols_)) {}
+    std::vector<uint8_t> keep;  // per block of the row: 1 kept, 0 selected
+    std::vector<int64_t> partial_blocks;
+    std::vector<U> element_keys;
+    std::vector<int64_t> order;
+    std::vector<uint32_t> expanded;  // a row's mask words, for 4-wide blocks
+  };
+
+  // Writes block row br's mask rows from scratch.keep: a selected block is
+  // zeroed whole, or loses its smallest elements when zeros_ < its size.
+  void write_block_row(int64_t br, BlockRowScratch& scratch) const {
+    const int64_t r0 = br * bh_;
+    const int64_t h = std::min(rows_, r0 + bh_) - r0;
+    std::vector<uint8_t>& keep = scratch.keep;
+    int64_t num_partial = 0;
+    if (zeros_ < bh_ * bw_) {
+      for (int64_t bc = 0; bc < block_cols_; ++bc) {
+        scratch.partial_blocks[num_partial] = bc;
+        num_partial += !keep[bc];
+      }
+      std::fill(keep.begin(), keep.end(), uint8_t{1});
+    }
+    // The block row's first row, then copies of it; the smallest elements
+    // of the partial blocks are zeroed afterwards.
+    uint8_t* first = mask_ + r0 * cols_;
+    write_first_row(keep.data(), scratch.expanded, first);
+    for (int64_t i = 1; i < h; ++i) std::memcpy(first + i * cols_, first, static_cast<size_t>(cols_));
+    for (int64_t p = 0; p < num_partial; ++p) {
+      const int64_t c0 = scratch.partial_blocks[p] * bw_;
+      const int64_t w = std::min(cols_, c0 + bw_) - c0;
+      sparsify_block(x_ + r0 * cols_ + c0, h, w, first + c0, scratch.element_keys, scratch.order);
+    }
+  }
+
+  // Pass B of the bins' path (or every block selected).
   void write_mask() {
-    const int64_t block_size = bh_ * bw_;
-    // A selected block is zeroed whole, or loses its smallest elements
-    // (`partial`); the others are kept.
-    const bool partial = zeros_ < block_size;
     for_each_slot([&](int64_t s, int64_t begin, int64_t end) {
+      BlockRowScratch scratch(*this);
       std::vector<Bin> bins(static_cast<size_t>(block_cols_));
-      std::vector<uint8_t> keep(static_cast<size_t>(block_cols_));
-      std::vector<int64_t> partial_blocks(static_cast<size_t>(block_cols_));
-      std::vector<U> keys(static_cast<size_t>(block_size));
-      std::vector<int64_t> order(static_cast<size_t>(block_size));
+      std::vector<uint8_t>& keep = scratch.keep;
       int64_t c = select_all_ ? 0 : slot_offsets_[s];
       const int64_t c_end = select_all_ ? 0 : slot_offsets_[s + 1];
       for (int64_t br = begin; br < end; ++br) {
-        const int64_t r0 = br * bh_;
-        const int64_t h = std::min(rows_, r0 + bh_) - r0;
         if (select_all_) {
           std::fill(keep.begin(), keep.end(), uint8_t{0});
         } else {
@@ -413,44 +575,27 @@ class BlockNormMasker {
           // candidates (the blocks in it, in order) say otherwise.
           const Bin b = selected_bin_;
           for (int64_t bc = 0; bc < block_cols_; ++bc) keep[bc] = bins[bc] >= b;
-          const int64_t row_end = (br + 1) * block_cols_;
-          for (; c < c_end && candidate_blocks_[c] < row_end; ++c) {
-            if (candidate_selected(c)) keep[candidate_blocks_[c] - br * block_cols_] = 0;
+          const int64_t row_begin = (br - begin) * block_cols_;
+          for (; c < c_end && candidate_blocks_[c] < row_begin + block_cols_; ++c) {
+            if (candidate_selected(c)) keep[candidate_blocks_[c] - row_begin] = 0;
           }
         }
-        int64_t num_partial = 0;
-        if (partial) {
-          for (int64_t bc = 0; bc < block_cols_; ++bc) {
-            partial_blocks[num_partial] = bc;
-            num_partial += !keep[bc];
-          }
-          std::fill(keep.begin(), keep.end(), uint8_t{1});
-        }
-        // The block row's first row, then copies of it; the smallest elements
-        // of the partial blocks are zeroed afterwards.
-        uint8_t* first = mask_ + r0 * cols_;
-        write_first_row(keep.data(), first);
-        for (int64_t i = 1; i < h; ++i) std::memcpy(first + i * cols_, first, static_cast<size_t>(cols_));
-        for (int64_t p = 0; p < num_partial; ++p) {
-          const int64_t c0 = partial_blocks[p] * bw_;
-          const int64_t w = std::min(cols_, c0 + bw_) - c0;
-          sparsify_block(x_ + r0 * cols_ + c0, h, w, first + c0, keys, order);
-        }
+        write_block_row(br, scratch);
       }
     });
   }
 
-  void write_first_row(const uint8_t* keep, uint8_t* first) const {
+  void write_first_row(const uint8_t* keep, std::vector<uint32_t>& expanded, uint8_t* first) const {
     if (bw_ == 1) {
       std::memcpy(first, keep, static_cast<size_t>(cols_));
       return;
     }
     int64_t bc = 0;
     if (bw_ == 4) {
-      for (; bc < full_cols_; ++bc) {
-        const uint32_t v = uint32_t{keep[bc]} * 0x01010101u;
-        std::memcpy(first + bc * 4, &v, 4);
-      }
+      // Four copies of each byte, built in whole words so that it vectorizes.
+      uint32_t* words = expanded.data();
+      for (; bc < full_cols_; ++bc) words[bc] = uint32_t{keep[bc]} * 0x01010101u;
+      std::memcpy(first, words, static_cast<size_t>(full_cols_) * 4);
     }
     for (; bc < block_cols_; ++bc) {
       const int64_t c0 = bc * bw_;
@@ -514,28 +659,27 @@ class BlockNormMasker {
   const int64_t rows_, cols_, bh_, bw_, zeros_;
   const double level_;
   uint8_t* mask_;
+  std::vector<unsigned char>& workspace_;  // the caller's, kept from call to call
   const int64_t block_rows_, block_cols_;
   const int64_t full_cols_;   // blocks wholly inside the data's columns
   const int64_t last_width_;  // the width of the last, partial one (0: none)
 
   int64_t slots_ = 1;
-  struct Recorded {  // pass A's keys of the blocks in the predicted window
-    std::vector<U> keys;
-    std::vector<uint32_t> blocks;  // from the slot's first block (fewer than 2^32)
-    bool overflow = false;
-  };
-  Bin window_lo_ = 0, window_hi_ = 0;
-  bool record_ = false;
-  int64_t record_capacity_ = 0;
-  std::vector<Recorded> recorded_;
+  U window_lo_ = 0, window_hi_ = 0;  // the keys predicted around the k-th
+  U window_split_ = 0;               // the k-th's estimate
+  int64_t window_capacity_ = 0;      // window blocks a slot may record
   bool bins_in_mask_ = false;
   std::vector<Bin> separate_bins_;      // when the mask has no room for them
   std::vector<uint32_t> histograms_;    // kBins per slot
   std::vector<int64_t> slot_offsets_;   // each slot's first candidate
   Bin selected_bin_ = 0;
   int64_t rank_in_bin_ = 0;
-  std::vector<U> candidates_;  // exact keys of the selected bin, in block order
-  std::vector<int64_t> candidate_blocks_;  // and their block indices
+  // The exact keys of the window's or the selected bin's blocks, in block
+  // order, slot_offsets_[s] the first of slot s; and those blocks' indices
+  // from their slot's first block.
+  U* candidates_ = nullptr;
+  uint32_t* candidate_blocks_ = nullptr;
+  uint32_t* misjudged_ = nullptr;  // window blocks to rewrite, per slot from its first
   bool select_all_ = false;
   U threshold_ = 0;
   int64_t last_selected_tie_ = -1;  // in candidates_
@@ -543,14 +687,13 @@ class BlockNormMasker {
 
 template <typename T>
 void run_masker(const T* x, int64_t rows, int64_t cols, const BlockNormMaskParams& params,
-                uint8_t* mask) {
+                uint8_t* mask, std::vector<unsigned char>& workspace) {
   if (params.l2) {
-    BlockNormMasker<T, true>(x, rows, cols, params, mask).run();
+    BlockNormMasker<T, true>(x, rows, cols, params, mask, workspace).run();
   } else {
-    BlockNormMasker<T, false>(x, rows, cols, params, mask).run();
+    BlockNormMasker<T, false>(x, rows, cols, params, mask, workspace).run();
   }
 }
-
 }  // namespace
 
 int64_t blocks_to_select(double sparsity_level, int64_t num_blocks) {
@@ -562,7 +705,8 @@ int64_t blocks_to_select(double sparsity_level, int64_t num_blocks) {
 }
 
 void block_norm_mask(const at::Tensor& data, int64_t rows, int64_t cols,
-                     const BlockNormMaskParams& params, at::Tensor& mask) {
+                     const BlockNormMaskParams& params, at::Tensor& mask,
+                     std::vector<unsigned char>& workspace) {
   TORCH_INTERNAL_ASSERT(data.is_contiguous() && data.device().is_cpu());
   TORCH_INTERNAL_ASSERT(mask.is_contiguous() && mask.scalar_type() == at::kByte);
   TORCH_INTERNAL_ASSERT(data.numel() == rows * cols && mask.numel() == rows * cols);
@@ -582,10 +726,10 @@ void block_norm_mask(const at::Tensor& data, int64_t rows, int64_t cols,
   }
   uint8_t* m = mask.data_ptr<uint8_t>();
   if (data.scalar_type() == at::kDouble) {
-    run_masker<double>(data.data_ptr<double>(), rows, cols, params, m);
+    run_masker<double>(data.data_ptr<double>(), rows, cols, params, m, workspace);
   } else {
     TORCH_INTERNAL_ASSERT(data.scalar_type() == at::kFloat);
-    run_masker<float>(data.data_ptr<float>(), rows, cols, params, m);
+    run_masker<float>(data.data_ptr<float>(), rows, cols, params, m, workspace);
   }
 }
 

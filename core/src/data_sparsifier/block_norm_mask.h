@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace sparsity::detail {
 
@@ -23,8 +24,11 @@ struct BlockNormMaskParams {
 ///    (NaN norms count as the largest; equal norms go by lowest block index);
 /// 3. in each selected block the `zeros_per_block` smallest elements (same
 ///    order, positions past the data's edge counting as NaN) get 0, all else 1.
+/// `workspace` is scratch memory kept by the caller from call to call (a few
+/// percent of the data), so that a step does not fault in fresh pages.
 void block_norm_mask(const at::Tensor& data, int64_t rows, int64_t cols,
-                     const BlockNormMaskParams& params, at::Tensor& mask);
+                     const BlockNormMaskParams& params, at::Tensor& mask,
+                     std::vector<unsigned char>& workspace);
 
 /// round-half-to-even(level * num_blocks) clamped to [0, num_blocks]: the
 /// number of blocks a level selects (Python's `round`, as the reference).

@@ -113,7 +113,7 @@ void DataNormSparsifier::update_mask(const std::string& name, const at::Tensor& 
   at::Tensor mask = get_mask(name);
   const bool in_place = mask.device().is_cpu() && mask.is_contiguous();
   at::Tensor out = in_place ? mask : at::empty(mask.sizes(), at::TensorOptions().dtype(at::kByte));
-  detail::block_norm_mask(input, rows, cols, params, out);
+  detail::block_norm_mask(input, rows, cols, params, out, step_workspace_);
   if (!in_place) mask.copy_(out);
 }
 

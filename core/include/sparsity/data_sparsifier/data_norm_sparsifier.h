@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "sparsity/data_sparsifier/base_data_sparsifier.h"
 
@@ -72,6 +73,11 @@ class DataNormSparsifier : public BaseDataSparsifier {
   void update_mask(const std::string& name, const at::Tensor& data, const Config& config) override;
   void validate_data(const std::string& name, const at::Tensor& data,
                      const Config& config) const override;
+
+ private:
+  // step()'s scratch memory (a few percent of the largest data), kept so that
+  // later steps do not fault in fresh pages.
+  std::vector<unsigned char> step_workspace_;
 };
 
 }  // namespace sparsity
