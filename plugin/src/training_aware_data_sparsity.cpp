@@ -143,9 +143,21 @@ void TrainingAwareDataSparsity::remove_gradient_hooks() {
   gradient_hooks_.clear();
 }
 
-void TrainingAwareDataSparsity::on_train_end(Trainer& /*trainer*/, TrainingModule& /*module*/) {
+void TrainingAwareDataSparsity::on_train_end(Trainer& /*trainer*/, TrainingModule& module) {
   remove_gradient_hooks();
   if (!data_sparsifier_) return;
+  // The result is the final weights under the last update's masks. With
+  // updates every N steps the last update may precede the last steps, and a
+  // resumed run's sparsifier holds the checkpoint's copy: a fresh copy of the
+  // final model makes both runs' results the same, bit for bit. (Re-attaching
+  // keeps each name's mask; at epoch-end updates the copy is unchanged.)
+  sparsified_ = deep_copy(*module.model(), options_.model_factory());
+  std::map<std::string, Config> configs;
+  for (const auto& dotted : attached_) {
+    const std::string name = sparsifier_name(dotted);
+    configs[name] = data_sparsifier_->data_group(name);
+  }
+  attach_parameters(*sparsified_, *data_sparsifier_, options_.parameters(), configs);
   data_sparsifier_->squash_mask();
   report_ = measure_sparsity(*sparsified_, attached_);
   logger()->info("{}: {} under {}, {:.1f}% zeros in the sparsified copy\n{}", name(), sparsifier_type_,

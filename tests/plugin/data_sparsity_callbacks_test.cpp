@@ -107,22 +107,7 @@ TEST(TrainingAwareDataSparsity, HookByHookAsTheReferenceTests) {
   EXPECT_EQ(measure_sparsity(*module.net.ptr())[0].zeros, 0);
 }
 
-// A small classification run through Trainer::fit.
-struct TrainingRun {
-  std::shared_ptr<testing::SequentialClassifier> module;
-  std::unique_ptr<DataSource> train, validation;
-  Trainer trainer;
-
-  TrainingRun(TrainerOptions options, std::vector<std::shared_ptr<Callback>> callbacks, uint64_t seed = 7)
-      : trainer(options.progress(false), std::move(callbacks)) {
-    auto [x, y] = testing::blobs(512, 16, 1234);
-    train = std::make_unique<DataSource>(x.slice(0, 0, 384), y.slice(0, 0, 384), 32, true, seed);
-    validation = std::make_unique<DataSource>(x.slice(0, 384), y.slice(0, 384), 64, false);
-    torch::manual_seed(seed);
-    module = std::make_shared<testing::SequentialClassifier>(testing::dummy_model(16, {32, 32, 2}));
-  }
-  void fit() { trainer.fit(*module, *train, validation.get()); }
-};
+using testing::TrainingRun;
 
 TEST(DataSparsityCallbacks, ThroughFitTheModelLearnsAndTheCopiesAreSparse) {
   auto post = std::make_shared<PostTrainingDataSparsity>(

@@ -53,8 +53,11 @@ struct TrainingAwareDataSparsityOptions {
 ///   name's config carried over (so scheduled levels persist), sparsifier
 ///   `step()`, scheduler `step()`, saves the state; logs the sparsity
 ///   (`data_sparsity` and `sparsity/<parameter>` in metrics.csv);
-/// - `on_train_end`: `squash_mask()`, so `sparsified()` is the sparse copy, and
-///   logs the per-layer table.
+/// - `on_train_end`: deep-copies the final model, attaches it under the last
+///   update's masks and `squash_mask()`s, so `sparsified()` is the final
+///   weights, masked (with `update_every_n_steps` the last update may come
+///   before the last steps; their weights are kept, not dropped); logs the
+///   per-layer table.
 /// With `apply_to_model` the masks also hold on the live model (see the
 /// option). The callback's state (sparsifier, scheduler, masks) goes into the
 /// Trainer's checkpoints: a resumed run computes the same masks and levels as
