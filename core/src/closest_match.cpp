@@ -35,8 +35,13 @@ std::optional<std::string> closest_match(const std::string& word, const std::vec
   std::optional<std::string> best;
   size_t best_distance = 0;
   for (const auto& candidate : candidates) {
-    const size_t distance = edit_distance(word, candidate);
     const size_t limit = std::max<size_t>(1, std::max(word.size(), candidate.size()) / 3);
+    // The distance is at least the difference in length: a huge word (a
+    // pasted blob) is skipped without its quadratic cost.
+    const size_t length_gap = word.size() > candidate.size() ? word.size() - candidate.size()
+                                                             : candidate.size() - word.size();
+    if (length_gap > limit) continue;
+    const size_t distance = edit_distance(word, candidate);
     if (distance > limit) continue;
     if (!best || distance < best_distance) {
       best = candidate;

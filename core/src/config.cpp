@@ -1,6 +1,7 @@
 #include "sparsity/config.h"
 
 #include "sparsity/closest_match.h"
+#include "sparsity/message_text.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -95,7 +96,7 @@ const ConfigValue& Config::at(const std::string& key) const {
   const ConfigValue* value = find(key);
   if (value == nullptr) {
     throw std::invalid_argument(
-        fmt::format("config has no key '{}' (keys: {})", key, fmt::join(keys(), ", ")));
+        fmt::format("config has no key '{}' (keys: {})", message_text(key), message_text(fmt::format("{}", fmt::join(keys(), ", ")))));
   }
   return *value;
 }
@@ -110,16 +111,16 @@ T Config::get(const std::string& key) const {
     if (const auto* i = std::get_if<int64_t>(&v)) {
       if (*i < std::numeric_limits<int>::min() || *i > std::numeric_limits<int>::max()) {
         throw std::invalid_argument(
-            fmt::format("config key '{}': {} does not fit in an int", key, *i));
+            fmt::format("config key '{}': {} does not fit in an int", message_text(key), *i));
       }
       return static_cast<int>(*i);
     }
   } else {
     if (const auto* typed = std::get_if<T>(&v)) return *typed;
   }
-  throw std::invalid_argument(fmt::format("config key '{}': expected {}, got {} ({})", key,
+  throw std::invalid_argument(fmt::format("config key '{}': expected {}, got {} ({})", message_text(key),
                                           requested_type_name<T>(), value.type_name(),
-                                          value.to_string()));
+                                          message_text(value.to_string())));
 }
 
 template bool Config::get<bool>(const std::string&) const;
@@ -139,8 +140,9 @@ std::vector<std::string> Config::keys() const {
 void Config::check_keys(const std::string& owner, const std::vector<std::string>& accepted) const {
   for (const auto& [key, value] : entries_) {
     if (std::find(accepted.begin(), accepted.end(), key) == accepted.end()) {
-      throw std::invalid_argument(fmt::format("{}: unknown argument '{}'{} (accepted: {})", owner, key,
-                                              did_you_mean(key, accepted), fmt::join(accepted, ", ")));
+      throw std::invalid_argument(fmt::format("{}: unknown argument '{}'{} (accepted: {})", owner,
+                                              message_text(key), did_you_mean(key, accepted),
+                                              fmt::join(accepted, ", ")));
     }
   }
 }

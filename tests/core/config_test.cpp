@@ -7,6 +7,7 @@
 #include "sparsity/closest_match.h"
 #include "sparsity/config.h"
 #include "sparsity/float_text.h"
+#include "sparsity/message_text.h"
 
 namespace sparsity {
 namespace {
@@ -229,6 +230,38 @@ TEST(FloatText, ShortestRoundTripWithAFloatsSpelling) {
   EXPECT_EQ(yaml_float(std::nan("")), ".nan");
   EXPECT_EQ(yaml_float(INFINITY), ".inf");
   EXPECT_EQ(yaml_float(-INFINITY), "-.inf");
+}
+
+TEST(MessageText, EscapesControlBytesAndInvalidUtf8KeepsValidUtf8) {
+  EXPECT_EQ(message_text("plain"), "plain");
+  EXPECT_EQ(message_text("a\x1b[31mb\n\tc\r"), "a\\x1b[31mb\\n\\tc\\r");
+  EXPECT_EQ(message_text(std::string("nul\0end", 7)), "nul\\x00end");
+  EXPECT_EQ(message_text("\x7f"), "\\x7f");
+  EXPECT_EQ(message_text("\xc3\xa9poque \xe2\x9c\x93"), "\xc3\xa9poque \xe2\x9c\x93");  // é, ✓ kept
+  EXPECT_EQ(message_text("\xff\xc3"), "\\xff\\xc3");             // invalid, and a cut sequence
+  EXPECT_EQ(message_text("\xc0\xaf\xed\xa0\x80"), "\\xc0\\xaf\\xed\\xa0\\x80");  // overlong, surrogate
+}
+
+TEST(MessageText, CutsLongTextAtTheLimitWithItsLength) {
+  EXPECT_EQ(message_text(std::string(120, 'x')), std::string(120, 'x'));
+  EXPECT_EQ(message_text(std::string(1000, 'x')), std::string(120, 'x') + "... (1000 bytes)");
+  // Never inside an escape or a character.
+  EXPECT_EQ(message_text("abcd\n", 5), "abcd... (5 bytes)");
+  EXPECT_EQ(message_text("abcd\xc3\xa9", 5), "abcd... (6 bytes)");
+}
+
+TEST(MessageText, ConfigErrorsQuoteHugeAndHostileValuesSafely) {
+  const std::string blob(50 << 20, 'y');
+  Config config{{"name", blob}, {"esc\x1b[2J", 1}};
+  const std::string wrong_type = error_of([&] { config.get<int64_t>("name"); });
+  EXPECT_LT(wrong_type.size(), 400u);
+  EXPECT_NE(wrong_type.find("bytes)"), std::string::npos) << wrong_type;
+  const std::string unknown = error_of([&] { config.check_keys("Owner", {"name"}); });
+  EXPECT_NE(unknown.find("esc\\x1b[2J"), std::string::npos) << unknown;
+  EXPECT_EQ(unknown.find('\x1b'), std::string::npos);
+  Config huge_key{{blob, 1}};
+  const std::string huge = error_of([&] { huge_key.check_keys("Owner", {"name"}); });
+  EXPECT_LT(huge.size(), 400u);
 }
 
 }  // namespace

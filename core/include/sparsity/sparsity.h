@@ -24,6 +24,7 @@
 #include "sparsity/lossy/lossy_sparsifier.h"
 #include "sparsity/lossy/penalties.h"
 #include "sparsity/lossy/sparse_loss.h"
+#include "sparsity/message_text.h"
 #include "sparsity/runtime/allocator.h"
 #include "sparsity/runtime/blas_info.h"
 #include "sparsity/runtime/threads.h"
