@@ -9,6 +9,7 @@
 #include <limits>
 #include <optional>
 #include <stdexcept>
+#include <unordered_set>
 
 #include "sparsity/config.h"
 #include "sparsity/float_text.h"
@@ -102,17 +103,26 @@ Config Config::from_yaml(const YAML::Node& node) {
   if (!node.IsMap()) {
     throw std::invalid_argument(fmt::format("{}expected a mapping of key: value", where(node)));
   }
+  // A set for the repeated-key check and appending to entries_ directly:
+  // contains() and set() search the entries, which made a large mapping
+  // quadratic.
+  std::unordered_set<std::string> seen;
   for (const auto& item : node) {
     if (!item.first.IsScalar()) {
       throw std::invalid_argument(fmt::format("{}keys must be plain strings", where(item.first)));
     }
     const std::string key = item.first.Scalar();
-    if (config.contains(key)) {
+    if (!seen.insert(key).second) {
       throw std::invalid_argument(fmt::format("{}key '{}' appears twice", where(item.first), key));
     }
-    config.set(key, value_of(key, item.second));
+    config.entries_.emplace_back(key, value_of(key, item.second));
   }
   return config;
+}
+
+ConfigValue Config::value_from_yaml(const std::string& key, const YAML::Node& node) {
+  if (!node.IsDefined()) throw std::invalid_argument(fmt::format("key '{}' has no value", key));
+  return value_of(key, node);
 }
 
 YAML::Node Config::to_yaml() const {

@@ -4,6 +4,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "sparsity/plugin/idx_reader.h"
 
 namespace sparsity::demo {
@@ -19,6 +21,15 @@ std::pair<at::Tensor, at::Tensor> synthetic_split(const at::Tensor& prototypes, 
   at::Tensor inputs = prototypes.index_select(0, labels) +
                       at::normal(0.0, noise, {size, 1, prototypes.size(2), prototypes.size(3)}, generator);
   return {inputs, labels};
+}
+
+/// The images file read_mnist_directory reads for a split (the plain file
+/// wins over the .gz one), for messages.
+std::string images_file(const std::string& dir, bool train) {
+  const std::string name = std::string(train ? "train" : "t10k") + "-images-idx3-ubyte";
+  std::error_code ec;
+  const std::filesystem::path plain = std::filesystem::path(dir) / name;
+  return std::filesystem::exists(plain, ec) ? plain.string() : plain.string() + ".gz";
 }
 
 }  // namespace
@@ -47,6 +58,15 @@ DemoData load_demo_data(const DataConfig& config, uint64_t seed) {
     const std::string dir = config.directory.empty() ? std::string(kFashionMnistDir) : config.directory;
     MnistSplit train = read_mnist_directory(dir, /*train=*/true);
     MnistSplit test = read_mnist_directory(dir, /*train=*/false);
+    // The model's input size follows the training images; test images of
+    // another size would fail only in the final evaluation, after training.
+    if (train.images.sizes().slice(1) != test.images.sizes().slice(1)) {
+      throw std::runtime_error(fmt::format(
+          "MNIST data: the test images '{}' are {}x{} but the training images '{}' are {}x{}; the model's input "
+          "size follows the training images, so every split must have it",
+          images_file(dir, false), test.images.size(2), test.images.size(3), images_file(dir, true),
+          train.images.size(2), train.images.size(3)));
+    }
     data.train_inputs = train.images;
     data.train_targets = train.labels;
     data.test_inputs = test.images;

@@ -27,7 +27,9 @@ struct DemoData {
 /// `config` describes, applies `train_limit`, and holds out a validation
 /// split chosen by a permutation seeded with `seed`. A missing or malformed
 /// file is a std::runtime_error naming it (and how to install Fashion-MNIST or
-/// switch to the synthetic set).
+/// switch to the synthetic set), and so are test images of another size than
+/// the training images (naming both files and sizes): the model is built for
+/// the training images' size.
 DemoData load_demo_data(const DataConfig& config, uint64_t seed);
 
 /// The synthetic set alone: `classes` random prototype images (seeded), each

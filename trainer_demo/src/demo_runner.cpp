@@ -1,14 +1,22 @@
 #include "demo_runner.h"
 
 #include <ATen/Parallel.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <torch/serialize/input-archive.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <set>
 
 #include "demo_data.h"
 #include "demo_model.h"
@@ -27,6 +35,7 @@
 #include "sparsity/plugin/training_aware_data_sparsity.h"
 #include "sparsity/runtime/blas_info.h"
 #include "sparsity/runtime/threads.h"
+#include "sparsity/state_file.h"
 
 namespace sparsity::demo {
 
@@ -103,6 +112,12 @@ LiveCallback make_live_callback(const CallbackConfig& config, const DemoData& da
   return live;
 }
 
+/// An exception's message without LibTorch's C++ backtrace.
+std::string first_line(const std::string& message) {
+  const auto cut = message.find("\nException raised from");
+  return cut == std::string::npos ? message : message.substr(0, cut);
+}
+
 std::string describe_model(const ModelConfig& model, const InputShape& input, int64_t classes) {
   std::string layers = fmt::format("{}", input.channels * input.height * input.width);
   if (model.type == "cnn") {
@@ -140,6 +155,179 @@ void check_before_training(const RunConfig& config, const InputShape& input, int
   }
 }
 
+/// Where a run keeps its Trainer's files (metrics.csv, checkpoint.pt).
+fs::path run_dir_of(const fs::path& out, const PlannedRun& run) { return out / "train" / run.name; }
+
+/// The name of the lock file, used only where a directory cannot be locked
+/// itself (flock on a directory fails on some network file systems).
+constexpr const char* kLockFileName = ".trainer_demo.lock";
+
+/// An exclusive flock on the output directory, held for the whole run and
+/// released by the system however the process ends (no stale lock after a
+/// crash). Locking the directory itself writes nothing into it.
+class OutputLock {
+ public:
+  explicit OutputLock(const fs::path& dir) {
+    fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd_ < 0) {
+      throw std::runtime_error(
+          fmt::format("cannot use the output directory '{}': {}", dir.string(), std::strerror(errno)));
+    }
+    if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+    if (errno != EWOULDBLOCK) {
+      ::close(fd_);
+      fd_ = ::open((dir / kLockFileName).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (fd_ < 0) {
+        throw std::runtime_error(fmt::format("cannot lock the output directory '{}': {}", dir.string(),
+                                             std::strerror(errno)));
+      }
+      if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+    }
+    const int error = errno;
+    ::close(fd_);
+    fd_ = -1;
+    if (error == EWOULDBLOCK) {
+      throw std::runtime_error(fmt::format(
+          "the output directory '{}' is in use by another trainer_demo run (it holds the directory's lock); wait "
+          "for that run to end, or choose another --output directory",
+          dir.string()));
+    }
+    throw std::runtime_error(
+        fmt::format("cannot lock the output directory '{}': {}", dir.string(), std::strerror(error)));
+  }
+  ~OutputLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  OutputLock(const OutputLock&) = delete;
+  OutputLock& operator=(const OutputLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+/// The checkpoint of `run` matches what this config would build: a checkpoint
+/// file with its checksum, the model's tensors (names and shapes), the
+/// optimizer's state, and the callbacks' states. Throws std::runtime_error
+/// saying what does not match.
+void check_checkpoint(const RunConfig& config, const PlannedRun& run, const fs::path& path, const InputShape& input,
+                      const DemoData& data) {
+  const c10::IValue root = load_state_file(path.string(), "a sparsity checkpoint");
+  if (!root.isGenericDict()) throw std::runtime_error("it is not a sparsity checkpoint");
+  const c10::impl::GenericDict checkpoint = root.toGenericDict();
+  auto field = [&](const std::string& key) {
+    const auto found = checkpoint.find(key);
+    if (found == checkpoint.end()) throw std::runtime_error(fmt::format("the checkpoint has no '{}'", key));
+    return found->value();
+  };
+  const c10::IValue format = field("format");
+  if (!format.isString() || format.toStringRef() != "sparsity.Checkpoint")
+    throw std::runtime_error("it is not a sparsity checkpoint (its 'format' is not 'sparsity.Checkpoint')");
+
+  std::shared_ptr<ActivationCollector> collector;
+  std::optional<SparseLoss> sparse_loss;
+  if (run.lossy_layers) {
+    collector = std::make_shared<ActivationCollector>();
+    sparse_loss = make_sparse_loss(*config.model.lossy);
+  }
+  ClassifierModule module(build_model(config.model, input, data.classes, config.seed, run.lossy_layers, collector),
+                          config.optimizer, collector, sparse_loss);
+
+  const c10::IValue model_state = field("model");
+  if (!model_state.isGenericDict()) throw std::runtime_error("the checkpoint's 'model' is not a dict");
+  const c10::impl::GenericDict saved = model_state.toGenericDict();
+  std::map<std::string, std::vector<int64_t>> expected;
+  for (const auto& item : module.model()->named_parameters(/*recurse=*/true))
+    if (item.value().defined()) expected.emplace(item.key(), item.value().sizes().vec());
+  for (const auto& item : module.model()->named_buffers(/*recurse=*/true))
+    if (item.value().defined()) expected.emplace(item.key(), item.value().sizes().vec());
+  std::vector<std::string> problems;
+  for (const auto& [name, shape] : expected) {
+    const auto found = saved.find(name);
+    if (found == saved.end()) {
+      problems.push_back(fmt::format("'{}' [{}] is missing from the checkpoint", name, fmt::join(shape, ", ")));
+    } else if (!found->value().isTensor() || found->value().toTensor().sizes().vec() != shape) {
+      problems.push_back(fmt::format(
+          "'{}' is [{}] in the checkpoint but [{}] in this config's model", name,
+          found->value().isTensor() ? fmt::format("{}", fmt::join(found->value().toTensor().sizes(), ", ")) : "?",
+          fmt::join(shape, ", ")));
+    }
+  }
+  for (const auto& entry : saved) {
+    const std::string name = entry.key().isString() ? entry.key().toStringRef() : "?";
+    if (expected.count(name) == 0) problems.push_back(fmt::format("'{}' is in the checkpoint but not in the model", name));
+  }
+  if (!problems.empty()) {
+    throw std::runtime_error(fmt::format("the model of this config does not match the checkpoint's (was model "
+                                         "changed?): {}",
+                                         fmt::join(problems, "; ")));
+  }
+
+  const c10::IValue optimizer_bytes = field("optimizer");
+  if (!optimizer_bytes.isTensor() || optimizer_bytes.toTensor().scalar_type() != at::kByte)
+    throw std::runtime_error("the checkpoint's 'optimizer' is not the bytes of an optimizer's state");
+  try {
+    const at::Tensor bytes = optimizer_bytes.toTensor().contiguous();
+    torch::serialize::InputArchive archive;
+    archive.load_from(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), static_cast<size_t>(bytes.numel()));
+    module.configure_optimizers()->load(archive);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format(
+        "the checkpoint's optimizer state does not load into this config's {} optimizer (was optimizer.type "
+        "changed?): {}",
+        config.optimizer.type, first_line(e.what())));
+  }
+
+  const c10::IValue callback_states = field("callbacks");
+  if (!callback_states.isGenericDict()) throw std::runtime_error("the checkpoint's 'callbacks' is not a dict");
+  const c10::impl::GenericDict states = callback_states.toGenericDict();
+  for (const CallbackConfig* callback : run.callbacks) {
+    const LiveCallback live = make_live_callback(*callback, data);
+    const auto found = states.find(live.callback->name());
+    if (found == states.end()) continue;  // the Trainer starts such a callback afresh, with a warning
+    try {
+      live.callback->load_state_dict(found->value());
+    } catch (const std::exception& e) {
+      throw std::runtime_error(
+          fmt::format("the state of callback '{}' does not load: {}", callback->name, first_line(e.what())));
+    }
+  }
+}
+
+/// What may go into `out` before anything is written: nothing of another run
+/// unless resuming it, and, when resuming, checkpoints that this config can
+/// continue. Trainer::fit would find a bad checkpoint only when it reached
+/// that run, after config.yaml and the earlier runs' outputs were rewritten,
+/// leaving a directory whose config no longer matches its models.
+void check_output_dir(const RunConfig& config, const std::vector<PlannedRun>& runs, const fs::path& out,
+                      const InputShape& input, const DemoData& data) {
+  std::vector<std::string> entries;
+  for (const auto& entry : fs::directory_iterator(out)) {
+    const std::string name = entry.path().filename().string();
+    if (name != kLockFileName) entries.push_back(name);
+  }
+  if (entries.empty()) return;
+  if (!config.trainer.resume) {
+    std::sort(entries.begin(), entries.end());
+    const size_t shown = std::min<size_t>(entries.size(), 5);
+    throw std::runtime_error(fmt::format(
+        "the output directory '{}' already holds files ({}{}), from another run; to continue that run add "
+        "trainer.resume=true, to start a new one choose another --output directory (or remove this one)",
+        out.string(), fmt::join(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+        entries.size() > shown ? ", ..." : ""));
+  }
+  for (const PlannedRun& run : runs) {
+    const fs::path checkpoint = run_dir_of(out, run) / "checkpoint.pt";
+    if (!fs::exists(checkpoint)) continue;
+    try {
+      check_checkpoint(config, run, checkpoint, input, data);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("trainer.resume: cannot resume run '{}' from '{}': {}; nothing in '{}' "
+                                           "was changed",
+                                           run.name, checkpoint.string(), first_line(e.what()), out.string()));
+    }
+  }
+}
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -159,6 +347,23 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
   check_before_training(config, input, data.classes);
 
   const fs::path out(output_dir);
+  const std::vector<PlannedRun> runs = plan_runs(config);
+  // The directory must exist to be locked; a new one is empty, so the checks
+  // after the lock cannot fail for it and leave it behind.
+  std::error_code error;
+  if (!fs::is_directory(out, error)) {
+    if (fs::exists(out, error)) {
+      throw std::runtime_error(fmt::format("the output directory '{}' is a file, not a directory", out.string()));
+    }
+    fs::create_directories(out, error);
+    if (error) {
+      throw std::runtime_error(
+          fmt::format("cannot create the output directory '{}': {}", out.string(), error.message()));
+    }
+  }
+  const OutputLock lock(out);
+  check_output_dir(config, runs, out, input, data);
+
   fs::create_directories(out / "models");
   fs::create_directories(out / "sparsifiers");
   write_file_atomically((out / "config.yaml").string(), to_yaml_text(config));
@@ -183,7 +388,6 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
   // whichever run produced it.
   std::vector<std::optional<ModelResult>> models(config.callbacks.size() + 1);
   std::vector<std::pair<std::string, std::string>> metrics_files;
-  const std::vector<PlannedRun> runs = plan_runs(config);
   for (size_t r = 0; r < runs.size(); ++r) {
     const PlannedRun& run = runs[r];
     std::vector<std::string> attached;
@@ -202,7 +406,7 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
     ClassifierModule module(build_model(config.model, input, data.classes, config.seed, run.lossy_layers, collector),
                             config.optimizer, collector, sparse_loss);
 
-    const fs::path run_dir = out / "train" / run.name;
+    const fs::path run_dir = run_dir_of(out, run);
     const fs::path checkpoint = run_dir / "checkpoint.pt";
     TrainerOptions options;
     options.max_epochs(config.trainer.epochs)

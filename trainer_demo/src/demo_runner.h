@@ -35,6 +35,13 @@ std::vector<PlannedRun> plan_runs(const RunConfig& config);
 /// column), `train/<run>/` (the Trainer's metrics.csv and checkpoint.pt),
 /// `models/<name>.pt`, `sparsifiers/<name>.pt` and `summary.json`. Progress
 /// goes to the console (stdout, and the sparsity logger).
+///
+/// Before anything is written (std::runtime_error otherwise, the directory
+/// as it was): the data and the model are checked; the directory is locked
+/// (an exclusive flock held until the function returns), so a second run on
+/// it is refused; a directory that already holds files is refused unless
+/// `trainer.resume` is set; and when resuming, every run's checkpoint must
+/// load into what this config builds (model tensors, optimizer, callbacks).
 DemoResult run_demo(const RunConfig& config, const std::string& output_dir);
 
 }  // namespace sparsity::demo

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -146,12 +147,10 @@ std::string describe(const YAML::Node& node) {
 }
 
 /// The typed value of a scalar, by the rules of Config::from_yaml (bool, int,
-/// double, else string; quoted scalars are strings).
-ConfigValue scalar_value(const YAML::Node& node) {
-  YAML::Node holder(YAML::NodeType::Map);
-  holder["v"] = node;
-  return Config::from_yaml(holder).at("v");
-}
+/// double, else string; quoted scalars are strings). Not through a mapping
+/// holding `node`: assigning a node into another merges its whole document's
+/// node set, which made checking a long list quadratic.
+ConfigValue scalar_value(const YAML::Node& node) { return Config::value_from_yaml("value", node); }
 
 /// Drops a leading "line L, column C: " (Config::from_yaml's) from `message`;
 /// returns the 1-based position it named, if any.
@@ -307,10 +306,20 @@ class Reader {
     return s;
   }
 
+  /// Fails unless the list (or mapping) `v` has at most `limit` entries.
+  void check_length(const Value& v, size_t limit, const char* what) const {
+    const size_t n = v.node.size();
+    if (n > limit) {
+      fail(v, fmt::format("the {} has {} entries; at most {} are allowed (docs/configuration.md, Limits)", what, n,
+                          limit));
+    }
+  }
+
   std::vector<int64_t> integer_list(const Value& v, int64_t minimum) const {
     if (!v.node.IsSequence()) {
       fail(v, fmt::format("expected a list of integers (e.g. [64, 32]), got {}", describe(v.node)));
     }
+    check_length(v, kMaxListEntries, "list");
     std::vector<int64_t> list;
     for (size_t i = 0; i < v.node.size(); ++i) {
       const Value it = item(v, v.node[i], i);
@@ -338,6 +347,7 @@ class Reader {
       list.push_back(p.node.Scalar());
     };
     if (v.node.IsSequence()) {
+      check_length(v, kMaxListEntries, "list");
       for (size_t i = 0; i < v.node.size(); ++i) pattern(item(v, v.node[i], i));
     } else {
       pattern(v);
@@ -347,6 +357,7 @@ class Reader {
 
   /// A mapping of arguments as a Config (scalars and integer lists).
   std::pair<Config, Mapping> arguments(const Value& v) const {
+    if (v.present() && v.node.IsMap()) check_length(v, kMaxArguments, "mapping of arguments");
     const Mapping m = mapping(v, nullptr, "a mapping of arguments (name: value)");
     Config config;
     for (const auto& [name, entry] : m.entries) config.set(name, argument(name, entry));
@@ -354,10 +365,9 @@ class Reader {
   }
 
   ConfigValue argument(const std::string& name, const Value& entry) const {
+    if (entry.node.IsSequence()) check_length(entry, kMaxListEntries, "list");
     try {
-      YAML::Node one(YAML::NodeType::Map);
-      one[name] = entry.node;
-      return Config::from_yaml(one).at(name);
+      return Config::value_from_yaml(name, entry.node);
     } catch (const std::invalid_argument& e) {
       std::string message = e.what();
       const auto position = strip_line_column(message);
@@ -677,6 +687,7 @@ void read_callbacks(const Reader& r, const Value* v, RunConfig& config, const st
     if (!v->node.IsSequence()) {
       r.fail(*v, fmt::format("expected a list of callbacks (entries '- type: ...'), got {}", describe(v->node)));
     }
+    r.check_length(*v, kMaxCallbacks, "list of callbacks");
     for (size_t i = 0; i < v->node.size(); ++i) {
       std::optional<Value> name;
       Value type;
@@ -763,6 +774,41 @@ RunConfig read_run_config(const Reader& r, const YAML::Node& root, const std::st
 }
 
 // ---------------------------------------------------------------------------
+// Reading the text.
+
+[[noreturn]] void throw_too_large(const std::string& source) {
+  throw ConfigError(fmt::format("{}: cannot read the run config: it is larger than {} MiB, the limit for a run "
+                                "config (is it the right file?)",
+                                source, kMaxConfigBytes >> 20));
+}
+
+/// Records where each document of a YAML stream starts.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+/// The position of the second document's start (its '---'), for the error;
+/// parsed again only on that error path since LoadAll keeps no marks of it.
+YAML::Mark second_document_start(const std::string& yaml_text) {
+  std::istringstream stream(yaml_text);
+  YAML::Parser parser(stream);
+  DocumentStarts handler;
+  while (handler.starts.size() < 2 && parser.HandleNextDocument(handler)) {
+  }
+  return handler.starts.size() >= 2 ? handler.starts[1] : YAML::Mark::null_mark();
+}
+
+// ---------------------------------------------------------------------------
 // Writing.
 
 void emit_string(YAML::Emitter& out, const std::string& s) {
@@ -803,9 +849,20 @@ void emit_component(YAML::Emitter& out, const ComponentConfig& c) {
 
 RunConfig parse_run_config(const std::string& yaml_text, const std::string& source_name,
                            const std::vector<std::string>& overrides) {
+  if (yaml_text.size() > kMaxConfigBytes) throw_too_large(source_name);
   YAML::Node root;
   try {
-    root = YAML::Load(yaml_text);
+    // All documents, not YAML::Load's first only: a second one would
+    // otherwise be dropped without a word.
+    std::vector<YAML::Node> documents = YAML::LoadAll(yaml_text);
+    if (documents.size() > 1) {
+      const YAML::Mark mark = second_document_start(yaml_text);
+      throw ConfigError(fmt::format(
+          "{}{}: a second YAML document starts here; a run config is a single document: remove this '---' and "
+          "what follows it, or merge it into the first document",
+          source_name, mark.is_null() ? std::string() : fmt::format(":{}:{}", mark.line + 1, mark.column + 1)));
+    }
+    if (!documents.empty()) root = documents.front();
   } catch (const YAML::ParserException& e) {
     if (e.mark.is_null()) throw ConfigError(fmt::format("{}: invalid YAML: {}", source_name, e.msg));
     throw ConfigError(
@@ -842,10 +899,17 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
   if (!in) {
     throw ConfigError(fmt::format("{}: cannot read the run config: {}", path, std::strerror(errno)));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
+  // Bounded reads: /dev/zero, a pipe or a huge file would otherwise be read
+  // for ever (or until memory runs out).
+  std::string text;
+  std::vector<char> chunk(size_t{1} << 16);
+  while (in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    text.append(chunk.data(), static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxConfigBytes) throw_too_large(path);
+  }
   if (in.bad()) throw ConfigError(fmt::format("{}: cannot read the run config: read error", path));
-  return parse_run_config(text.str(), path, overrides);
+  return parse_run_config(text, path, overrides);
 }
 
 std::string to_yaml_text(const RunConfig& config) {

@@ -3,6 +3,7 @@
 // how to train it and which sparsity callbacks to run. docs/configuration.md
 // documents every key; this header is its C++ form.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -16,6 +17,20 @@ class Node;
 }
 
 namespace sparsity::demo {
+
+/// Limits on a run config. They keep checking a config fast (linear in its
+/// size) and turn a generated or mistyped monster (a 10,000-layer list, a
+/// config read from /dev/zero) into an error instead of a hang; every real
+/// config is far below them. docs/configuration.md lists them.
+/// The bytes of a config file (16 MiB).
+inline constexpr size_t kMaxConfigBytes = size_t{16} << 20;
+/// Entries of any list: model.hidden, model.channels, include, exclude, and
+/// integer lists among sparsifier and scheduler arguments.
+inline constexpr size_t kMaxListEntries = 1000;
+/// Entries of `callbacks`: each is built while checking and may train a model.
+inline constexpr size_t kMaxCallbacks = 100;
+/// Entries of one `args` mapping.
+inline constexpr size_t kMaxArguments = 1000;
 
 /// A mistake in a run config. `what()` is the whole message,
 /// "FILE:LINE:COLUMN: PATH: what was wrong and what was expected", or
@@ -168,7 +183,9 @@ struct RunConfig {
 /// the value is read as YAML), and checks everything: unknown keys (with the
 /// nearest valid one), wrong types, out-of-range values, unknown sparsifier,
 /// scheduler or callback types and their arguments (by building them once).
-/// Any mistake is a ConfigError.
+/// Any mistake is a ConfigError, and so are a file over kMaxConfigBytes
+/// (read no further than that), more than one YAML document, and lists or
+/// mappings over the limits above.
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides = {});
 
 /// The same from YAML text; `source_name` stands for the file in messages.

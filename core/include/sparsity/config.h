@@ -117,6 +117,10 @@ class Config {
   /// Scalars become bool (`true`/`false`), int, double or string, in that order
   /// of preference. Errors name the key and the line and column of the node.
   static Config from_yaml(const YAML::Node& node);
+  /// One value by from_yaml's rules (a scalar or a sequence of integers);
+  /// `key` names it in errors. Unlike putting `node` into a mapping for
+  /// from_yaml, this costs the size of `node`, not of its whole document.
+  static ConfigValue value_from_yaml(const std::string& key, const YAML::Node& node);
   YAML::Node to_yaml() const;
 
  private:
