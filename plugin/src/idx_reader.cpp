@@ -114,28 +114,37 @@ std::string find_split_file(const std::string& dir, const std::string& name) {
       where, kFashionMnistDir));
 }
 
-}  // namespace
+/// An IDX file opened and its header read: what its data will be.
+struct OpenIdx {
+  std::string path;
+  GzFile file;
+  IdxType type{};
+  std::vector<int64_t> sizes;
+  uint64_t bytes = 0;  // of data, as the header declares
+  bool ended_early = false;
+};
 
-at::Tensor read_idx(const std::string& path) {
+OpenIdx open_idx(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) fail(path, "no such file");
   if (!fs::is_regular_file(path, ec)) fail(path, "not a regular file");
+  OpenIdx idx;
+  idx.path = path;
   errno = 0;
-  GzFile file(gzopen(path.c_str(), "rb"));
-  if (!file) fail(path, fmt::format("cannot open: {}", errno ? std::strerror(errno) : "out of memory"));
+  idx.file.reset(gzopen(path.c_str(), "rb"));
+  if (!idx.file) fail(path, fmt::format("cannot open: {}", errno ? std::strerror(errno) : "out of memory"));
 
-  bool ended_early = false;
+  bool& ended_early = idx.ended_early;
   std::vector<unsigned char> header;
-  if (read_up_to(file.get(), path, 4, header, ended_early) < 4)
+  if (read_up_to(idx.file.get(), path, 4, header, ended_early) < 4)
     fail(path, fmt::format("truncated header: expected 4 bytes of magic number, got {}{}", header.size(),
                            gzip_note(ended_early)));
   const unsigned code = header[2], ndims = header[3];
-  IdxType type{};
   if (header[0] != 0 || header[1] != 0)
     fail(path, fmt::format("bad magic number 0x{:02X}{:02X}{:02X}{:02X}: an IDX file starts with two zero bytes, "
                            "then the type code and the number of dimensions (e.g. 0x00000803 for MNIST images)",
                            header[0], header[1], header[2], header[3]));
-  if (!idx_type(code, type))
+  if (!idx_type(code, idx.type))
     fail(path, fmt::format("unknown data type code 0x{:02X} in the magic number (known: 0x08 uint8, 0x09 int8, "
                            "0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64)",
                            code));
@@ -144,29 +153,39 @@ at::Tensor read_idx(const std::string& path) {
 
   std::vector<unsigned char> dims_bytes;
   const uint64_t dims_size = uint64_t{4} * ndims;
-  if (read_up_to(file.get(), path, dims_size, dims_bytes, ended_early) < dims_size)
+  if (read_up_to(idx.file.get(), path, dims_size, dims_bytes, ended_early) < dims_size)
     fail(path, fmt::format("truncated header: expected {} bytes of dimension sizes ({} dimensions), got {}{}",
                            dims_size, ndims, dims_bytes.size(), gzip_note(ended_early)));
-  std::vector<int64_t> sizes(ndims);
+  idx.sizes.resize(ndims);
   bool any_zero = false;
   for (unsigned d = 0; d < ndims; ++d) {
     const unsigned char* b = dims_bytes.data() + 4 * d;
-    sizes[d] = (int64_t{b[0]} << 24) | (int64_t{b[1]} << 16) | (int64_t{b[2]} << 8) | int64_t{b[3]};
-    any_zero = any_zero || sizes[d] == 0;
+    idx.sizes[d] = (int64_t{b[0]} << 24) | (int64_t{b[1]} << 16) | (int64_t{b[2]} << 8) | int64_t{b[3]};
+    any_zero = any_zero || idx.sizes[d] == 0;
   }
-  uint64_t expected = any_zero ? 0 : type.size;
+  uint64_t expected = any_zero ? 0 : idx.type.size;
   for (unsigned d = 0; d < ndims && !any_zero; ++d) {
-    const auto dim = static_cast<uint64_t>(sizes[d]);
+    const auto dim = static_cast<uint64_t>(idx.sizes[d]);
     if (expected > kMaxDataBytes / dim)
       fail(path, fmt::format("dimensions [{}] of {} need more than 2^40 bytes; the header is corrupt",
-                             fmt::join(sizes, ", "), type.name));
+                             fmt::join(idx.sizes, ", "), idx.type.name));
     expected *= dim;
   }
+  idx.bytes = expected;
+  return idx;
+}
 
+/// The data of an opened file: exactly the bytes its header declares.
+at::Tensor read_idx_data(OpenIdx& idx) {
+  const std::string& path = idx.path;
+  const uint64_t expected = idx.bytes;
+  const std::vector<int64_t>& sizes = idx.sizes;
+  const IdxType& type = idx.type;
+  bool& ended_early = idx.ended_early;
   // One byte more than needed tells trailing bytes apart from an exact fit.
   std::vector<unsigned char> data;
   data.reserve(static_cast<size_t>(std::min<uint64_t>(expected + 1, uint64_t{1} << 26)));
-  const size_t got = read_up_to(file.get(), path, expected + 1, data, ended_early);
+  const size_t got = read_up_to(idx.file.get(), path, expected + 1, data, ended_early);
   if (got < expected)
     fail(path, fmt::format("truncated data: dimensions [{}] of {} need {} bytes, got {}{}", fmt::join(sizes, ", "),
                            type.name, expected, got, gzip_note(ended_early)));
@@ -187,24 +206,34 @@ at::Tensor read_idx(const std::string& path) {
   return result;
 }
 
+}  // namespace
+
+at::Tensor read_idx(const std::string& path) {
+  OpenIdx idx = open_idx(path);
+  return read_idx_data(idx);
+}
+
 MnistSplit read_mnist_directory(const std::string& dir, bool train) {
   const std::string prefix = train ? "train" : "t10k";
   const std::string images_path = find_split_file(dir, prefix + "-images-idx3-ubyte");
   const std::string labels_path = find_split_file(dir, prefix + "-labels-idx1-ubyte");
-  const at::Tensor images = read_idx(images_path);
-  const at::Tensor labels = read_idx(labels_path);
-
-  if (images.scalar_type() != at::kByte || images.dim() != 3)
+  // Both headers are checked before any data is read: a file that claims
+  // gigabytes (a few MB of gzip can) is not decompressed for nothing.
+  OpenIdx image_file = open_idx(images_path);
+  OpenIdx label_file = open_idx(labels_path);
+  if (image_file.type.scalar_type != at::kByte || image_file.sizes.size() != 3)
     fail(images_path, fmt::format("MNIST images must be a 3-D uint8 IDX file [N, rows, columns]; got {} of shape [{}]",
-                                  c10::toString(images.scalar_type()), fmt::join(images.sizes(), ", ")));
-  if (labels.scalar_type() != at::kByte || labels.dim() != 1)
+                                  c10::toString(image_file.type.scalar_type), fmt::join(image_file.sizes, ", ")));
+  if (label_file.type.scalar_type != at::kByte || label_file.sizes.size() != 1)
     fail(labels_path, fmt::format("MNIST labels must be a 1-D uint8 IDX file [N]; got {} of shape [{}]",
-                                  c10::toString(labels.scalar_type()), fmt::join(labels.sizes(), ", ")));
-  if (images.size(0) != labels.size(0))
+                                  c10::toString(label_file.type.scalar_type), fmt::join(label_file.sizes, ", ")));
+  if (image_file.sizes[0] != label_file.sizes[0])
     throw std::runtime_error(fmt::format("MNIST data: '{}' holds {} images but '{}' holds {} labels", images_path,
-                                         images.size(0), labels_path, labels.size(0)));
-  if (images.size(0) == 0 || images.size(1) == 0 || images.size(2) == 0)
-    fail(images_path, fmt::format("no image data (shape [{}])", fmt::join(images.sizes(), ", ")));
+                                         image_file.sizes[0], labels_path, label_file.sizes[0]));
+  if (image_file.sizes[0] == 0 || image_file.sizes[1] == 0 || image_file.sizes[2] == 0)
+    fail(images_path, fmt::format("no image data (shape [{}])", fmt::join(image_file.sizes, ", ")));
+  const at::Tensor labels = read_idx_data(label_file);
+  const at::Tensor images = read_idx_data(image_file);
 
   const auto* label = labels.data_ptr<uint8_t>();
   for (int64_t i = 0; i < labels.size(0); ++i)

@@ -261,6 +261,23 @@ TEST(MnistDirectory, InconsistentFilesAreClearErrors) {
   EXPECT_THROW(load_mnist_directory(dir.string(), true, /*batch_size=*/0, false, 0), std::invalid_argument);
 }
 
+TEST(MnistDirectory, HeadersAreCheckedBeforeAnyDataIsRead) {
+  // The images' header claims 1,000,000 images (784 MB) and its data is not
+  // there; the labels hold 10. Reading the images first would fail on their
+  // truncation, or for a gzip bomb decompress all of it, before the
+  // mismatch; the headers alone show it.
+  const fs::path dir = testing::scratch_dir("mnist_headers_first");
+  write_gzip(dir / "train-images-idx3-ubyte.gz", idx_header(0x08, {1000000, 28, 28}));
+  write_gzip(dir / "train-labels-idx1-ubyte.gz", idx_file<uint8_t>(0x08, {10}, std::vector<uint8_t>(10, 1)));
+  std::string message = error_of<std::runtime_error>([&] { read_mnist_directory(dir.string(), true); });
+  EXPECT_CONTAINS(message, "holds 1000000 images but");
+  EXPECT_CONTAINS(message, "holds 10 labels");
+  // A labels file of the wrong type is reported from its header too.
+  write_gzip(dir / "train-labels-idx1-ubyte.gz", idx_header(0x0D, {1000000}));
+  message = error_of<std::runtime_error>([&] { read_mnist_directory(dir.string(), true); });
+  EXPECT_CONTAINS(message, "MNIST labels must be a 1-D uint8 IDX file [N]; got Float of shape [1000000]");
+}
+
 TEST(MnistDirectory, RealFashionMnistWhenInstalled) {
   const fs::path dir = kFashionMnistDir;
   if (!fs::exists(dir / "train-images-idx3-ubyte.gz"))

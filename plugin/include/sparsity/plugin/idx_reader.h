@@ -39,6 +39,10 @@ inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mni
 /// when `train` is false) from `dir`, each plain or with a `.gz` suffix (the
 /// plain file wins when both exist).
 ///
+/// Both files' headers are checked (types, shapes, the same N) before any of
+/// their data is read, so a header that claims gigabytes costs nothing when
+/// the other file disagrees with it.
+///
 /// Throws std::runtime_error naming the file and the problem: a missing file
 /// (with how to install Fashion-MNIST or switch to the synthetic set), any
 /// `read_idx` error, images that are not a 3-D uint8 IDX file, labels that are
