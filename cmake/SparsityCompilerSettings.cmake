@@ -13,6 +13,18 @@ if(SPARSITY_USE_CCACHE)
   endif()
 endif()
 
+# Sanitizers for every target of the project (LibTorch itself is not
+# instrumented: ASan sees our code's accesses, and UBSan our arithmetic and
+# casts). The first undefined behaviour stops the test that hit it.
+if(SPARSITY_SANITIZE)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+    message(FATAL_ERROR "SPARSITY_SANITIZE needs GCC or Clang")
+  endif()
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+  message(STATUS "sparsity: building with ASan + UBSan")
+endif()
+
 # -Wall -Wextra for our own code; third-party headers come in as system headers.
 function(sparsity_warnings target)
   if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
