@@ -75,13 +75,32 @@ void write_file_atomically(const std::string& path, std::string_view text) {
 }
 
 std::vector<char> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) fail("cannot open", path, errno);
-  const std::streamsize size = in.tellg();
-  if (size < 0) fail("cannot read", path, errno);
-  std::vector<char> bytes(static_cast<size_t>(size));
-  in.seekg(0);
-  if (size > 0 && !in.read(bytes.data(), size)) fail("cannot read", path, errno);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open", path, errno);
+  auto give_up = [&](const char* what, int error) {
+    ::close(fd);
+    fail(what, path, error);
+  };
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) give_up("cannot read", errno);
+  // A directory opens fine, and an ifstream then reports a size near 2^63.
+  if (S_ISDIR(info.st_mode)) give_up("cannot read", EISDIR);
+  // The size is only a hint: pipes and /proc files report 0.
+  size_t size = 0;
+  std::vector<char> bytes(S_ISREG(info.st_mode) && info.st_size > 0 ? static_cast<size_t>(info.st_size) + 1
+                                                                      : size_t{1} << 16);
+  while (true) {
+    if (size == bytes.size()) bytes.resize(2 * bytes.size());
+    const ssize_t n = ::read(fd, bytes.data() + size, bytes.size() - size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      give_up("cannot read", errno);
+    }
+    if (n == 0) break;
+    size += static_cast<size_t>(n);
+  }
+  bytes.resize(size);
+  ::close(fd);
   return bytes;
 }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "../config_ivalue.h"
@@ -35,6 +36,18 @@ std::map<std::string, double> values_from(const c10::IValue& value, const std::s
     out[item.key().toStringRef()] = v.isDouble() ? v.toDouble() : static_cast<double>(v.toInt());
   }
   return out;
+}
+
+// `value` written to an integer key: rounded, and within int64 (llround of a
+// value outside it is unspecified).
+int64_t to_integer(double value, const std::string& key, const std::string& name) {
+  constexpr double kLimit = 9223372036854775808.0;  // 2^63
+  const double rounded = std::nearbyint(value);
+  if (!(rounded >= -kLimit && rounded < kLimit)) {
+    throw std::invalid_argument(fmt::format("scheduled {} = {} for '{}' is not representable as a 64-bit integer",
+                                            key, value, name));
+  }
+  return static_cast<int64_t>(std::llround(value));
 }
 
 }  // namespace
@@ -74,6 +87,11 @@ void BaseDataScheduler::step() {
         "sparsifier.step() BEFORE scheduler.step(), or the first scheduled value is skipped",
         type_name());
   }
+  if (last_epoch_ == std::numeric_limits<int64_t>::max() || step_count_ == std::numeric_limits<int64_t>::max()) {
+    throw std::invalid_argument(fmt::format("{}: cannot step past last_epoch {} (step_count {}): the next would "
+                                            "overflow a 64-bit integer",
+                                            type_name(), last_epoch_, step_count_));
+  }
   record_new_names();
   ++last_epoch_;
   std::vector<std::pair<std::string, Config>> updates;
@@ -89,7 +107,7 @@ void BaseDataScheduler::step() {
       if (schedule_param_ == "sparsity_level") value = std::clamp(value, 0.0, 1.0);
       Config config = sparsifier_.data_group(name);
       if (std::holds_alternative<int64_t>(config.at(schedule_param_).variant())) {
-        config.set(schedule_param_, static_cast<int64_t>(std::llround(value)));
+        config.set(schedule_param_, to_integer(value, schedule_param_, name));
       } else {
         config.set(schedule_param_, value);
       }
@@ -157,7 +175,7 @@ void BaseDataScheduler::load_state_dict(const c10::IValue& state) {
     if (!sparsifier_.contains(name)) continue;
     Config config = sparsifier_.data_group(name);
     if (config.contains(schedule_param_) && std::holds_alternative<int64_t>(config.at(schedule_param_).variant())) {
-      config.set(schedule_param_, static_cast<int64_t>(std::llround(value)));
+      config.set(schedule_param_, to_integer(value, schedule_param_, name));
     } else {
       config.set(schedule_param_, value);
     }

@@ -46,7 +46,11 @@ CubicSLScheduler::CubicSLScheduler(BaseDataSparsifier& sparsifier, CubicSLSchedu
 double CubicSLScheduler::sparsity_compute_fn(double s_0, double s_f, int64_t t, int64_t t_0, int64_t dt, int64_t n,
                                              bool initially_zero) {
   if (initially_zero && t < t_0) return 0.0;
-  const double progress = static_cast<double>(t - t_0) / static_cast<double>(dt * n);
+  // In 128 bits: t - t_0 and n * dt overflow int64 for extreme options (init_t
+  // = INT64_MIN, delta_t = total_t = INT64_MAX), and both are exact here.
+  const __int128 elapsed = static_cast<__int128>(t) - t_0;
+  const __int128 span = static_cast<__int128>(dt) * n;
+  const double progress = static_cast<double>(elapsed) / static_cast<double>(span);
   const double s_t = s_f + (s_0 - s_f) * std::pow(1.0 - progress, 3);
   return std::clamp(s_t, std::min(s_0, s_f), std::max(s_0, s_f));
 }

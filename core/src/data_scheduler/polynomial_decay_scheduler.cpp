@@ -55,8 +55,12 @@ std::map<std::string, double> PolynomialDecayScheduler::get_schedule_param() {
   const int64_t t = last_epoch();
   const int64_t begin = options_.begin_step(), end = options_.end_step();
   // Between begin and end the value only moves on pruning steps, as in TF MOT.
-  const bool update = t <= begin || t >= end || (t - begin) % options_.frequency() == 0;
-  const double p = std::clamp(static_cast<double>(t - begin) / static_cast<double>(end - begin), 0.0, 1.0);
+  // In 128 bits: t - begin and end - begin overflow int64 when the steps lie
+  // far apart (begin_step = INT64_MIN, end_step = INT64_MAX).
+  const __int128 elapsed = static_cast<__int128>(t) - begin;
+  const __int128 span = static_cast<__int128>(end) - begin;
+  const bool update = t <= begin || t >= end || elapsed % options_.frequency() == 0;
+  const double p = std::clamp(static_cast<double>(elapsed) / static_cast<double>(span), 0.0, 1.0);
   std::map<std::string, double> values;
   for (const auto& [name, base] : base_param()) {
     if (!update) {

@@ -48,6 +48,19 @@ at::Tensor savable(const at::Tensor& data) {
   return data.requires_grad() ? t.requires_grad_(true) : t;
 }
 
+void check_mask_shape(const std::string& name, const at::Tensor& data, const at::Tensor& mask) {
+  // The data and the live mask are the caller's tensors, so either may have
+  // been resized in place since add_data; LibTorch's kernels would then fail
+  // an internal assertion instead of saying what happened.
+  if (!mask.sizes().equals(data.sizes())) {
+    throw std::runtime_error(fmt::format(
+        "data '{}' has shape {} but its mask has shape {}: the data or its mask was resized after "
+        "add_data; register the resized data again with add_data('{}', data, config, "
+        "/*reuse_mask=*/false)",
+        name, shape_of(data), shape_of(mask), name));
+  }
+}
+
 }  // namespace
 
 BaseDataSparsifier::BaseDataSparsifier(Config defaults) : defaults_(std::move(defaults)) {}
@@ -158,7 +171,9 @@ at::Tensor BaseDataSparsifier::get_data(const std::string& name, bool return_ori
     }
     return e.data;
   }
-  return return_original ? e.data : detail::masked_product(e.data, e.mask);
+  if (return_original) return e.data;
+  check_mask_shape(name, e.data, e.mask);
+  return detail::masked_product(e.data, e.mask);
 }
 
 at::Tensor BaseDataSparsifier::get_mask(const std::string& name) const { return entry(name).mask; }
@@ -182,6 +197,13 @@ void BaseDataSparsifier::check_config(const std::string& name, const Config& con
 }
 
 void BaseDataSparsifier::step() {
+  // Every name is checked before any mask changes (or the step is counted).
+  if (mask_update_enabled_) {
+    for (const auto& name : order_) {
+      const Entry& e = entries_.at(name);
+      if (e.parametrized) check_mask_shape(name, e.data, e.mask);
+    }
+  }
   ++step_count_;
   if (!mask_update_enabled_) return;
   at::NoGradGuard no_grad;
@@ -194,7 +216,11 @@ void BaseDataSparsifier::step() {
 
 void BaseDataSparsifier::squash_mask(const std::vector<std::string>& names,
                                      bool leave_parametrized) {
-  for (const auto& name : names) entry(name);  // every name must exist before anything changes
+  // Every name must exist, and its mask fit its data, before anything changes.
+  for (const auto& name : names.empty() ? order_ : names) {
+    const Entry& e = entry(name);
+    if (e.parametrized && leave_parametrized) check_mask_shape(name, e.data, e.mask);
+  }
   at::NoGradGuard no_grad;
   for (const auto& name : names.empty() ? order_ : names) {
     Entry& e = entries_.at(name);
@@ -220,6 +246,15 @@ c10::IValue BaseDataSparsifier::state_dict() const {
        data = detail::new_state_dict(), parametrized = detail::new_state_dict();
   for (const auto& name : order_) {
     const Entry& e = entries_.at(name);
+    // The saved state holds the mask under "mask": a state entry of that name
+    // would take its place and make the file unloadable.
+    if (e.state.contains("mask")) {
+      throw std::invalid_argument(fmt::format(
+          "the state of data '{}' has an entry 'mask', a key reserved for the saved mask; "
+          "rename that state entry",
+          name));
+    }
+    check_mask_shape(name, e.data, e.mask);
     data_groups.insert(name, detail::config_to_ivalue(e.config));
     auto name_state = detail::as_dict(detail::config_to_ivalue(e.state), "state");
     name_state.insert("mask", detail::encode_mask(e.mask));
@@ -292,6 +327,8 @@ void BaseDataSparsifier::load_state_dict(const c10::IValue& value, bool strict) 
       throw std::invalid_argument(fmt::format("{}: mask shape {} differs from data shape {}", where,
                                               shape_of(e.mask), shape_of(e.data)));
     }
+    // Configs edited or written elsewhere get the checks add_data makes.
+    validate_data(name, e.data, e.config);
     loaded.emplace_back(name, std::move(e));
   }
 

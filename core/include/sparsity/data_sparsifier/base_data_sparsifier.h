@@ -88,12 +88,14 @@ class BaseDataSparsifier {
 
   /// Per-name state beyond the mask (the reference's `state[name]`), e.g. a step
   /// counter of a custom sparsifier. Saved and loaded with the rest; the key
-  /// "mask" is reserved.
+  /// "mask" is reserved (`state_dict` and `save` reject a state holding it).
   const Config& state(const std::string& name) const;
   Config& state(const std::string& name);
 
   /// Calls `update_mask` for every parametrized name, in insertion order, under
-  /// no-grad. Does nothing while mask updates are disabled.
+  /// no-grad. Does nothing while mask updates are disabled. Data or a live mask
+  /// resized since `add_data` is a std::runtime_error naming it, raised before
+  /// any mask changes.
   void step();
   /// Multiplies each mask into its data in place (when `leave_parametrized`),
   /// then drops the association: `is_parametrized` becomes false and `step()`
