@@ -320,6 +320,21 @@ TEST(ReliabilityConfig, AConfigAtEveryLimitIsRead) {
   EXPECT_EQ(config.model.channels.size(), 1000u);
 }
 
+TEST(ReliabilityConfig, HugeAndHostileValuesAreQuotedShortAndEscaped) {
+  // A 1 MB scalar where a number belongs, and terminal escapes in a key and
+  // an override: the message quotes at most 120 bytes of each, escaped.
+  const std::string blob(1 << 20, 'z');
+  std::string message = error_of<ConfigError>([&] { parse_run_config("seed: " + blob + "\n", "blob.yaml"); });
+  EXPECT_LT(message.size(), 600u) << message.substr(0, 600);
+  EXPECT_CONTAINS(message, "... (1048576 bytes)");
+  message = error_of<ConfigError>([] { parse_run_config("\"see\\e[2Jd\": 1\n", "esc.yaml"); });
+  EXPECT_CONTAINS(message, "unknown key 'see\\x1b[2Jd'");
+  EXPECT_EQ(message.find('\x1b'), std::string::npos);
+  message = error_of<ConfigError>([] { parse_run_config("seed: 1\n", "o.yaml", {"trainer.epochs=\x1b[31mred"}); });
+  EXPECT_EQ(message.find('\x1b'), std::string::npos) << message;
+  EXPECT_CONTAINS(message, "\\x1b[31mred");
+}
+
 // ---------------------------------------------------------------- config files
 
 TEST(ReliabilityConfig, ASecondYamlDocumentIsAnError) {

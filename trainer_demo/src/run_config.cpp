@@ -20,6 +20,7 @@
 
 #include "sparsity/closest_match.h"
 #include "sparsity/float_text.h"
+#include "sparsity/message_text.h"
 #include "sparsity/data_scheduler/registry.h"
 #include "sparsity/data_sparsifier/registry.h"
 #include "sparsity/lossy/penalties.h"
@@ -141,7 +142,7 @@ std::string quoted_kind(const YAML::Node& node) {
 /// What a node is, for "got ..." in messages.
 std::string describe(const YAML::Node& node) {
   if (!node.IsDefined() || node.IsNull()) return "nothing";
-  if (node.IsScalar()) return fmt::format("{}'{}'", quoted_kind(node), node.Scalar());
+  if (node.IsScalar()) return fmt::format("{}'{}'", quoted_kind(node), message_text(node.Scalar()));
   if (node.IsSequence()) return "a list";
   return "a mapping";
 }
@@ -196,7 +197,7 @@ class Reader {
   /// "FILE:LINE:COLUMN" of `node`, or "override 'TEXT'" when `value` came
   /// from an override.
   std::string location(const Value& value, const YAML::Node& node) const {
-    if (value.override_text != nullptr) return fmt::format("override '{}'", *value.override_text);
+    if (value.override_text != nullptr) return fmt::format("override '{}'", message_text(*value.override_text));
     const YAML::Mark mark = node.Mark();
     if (mark.is_null()) return source_;
     return fmt::format("{}:{}:{}", source_, mark.line + 1, mark.column + 1);
@@ -248,7 +249,7 @@ class Reader {
 
   [[noreturn]] void fail_unknown_key(const Value& owner, const Value& entry, const std::string& name,
                                      const std::vector<std::string>& accepted) const {
-    fail_at_key(entry, fmt::format("unknown key '{}' {}{}; expected one of: {}", name,
+    fail_at_key(entry, fmt::format("unknown key '{}' {}{}; expected one of: {}", message_text(name),
                                    owner.path.empty() ? std::string("at the top level") : "in " + owner.path,
                                    did_you_mean(name, accepted), one_of(accepted)));
   }
@@ -280,7 +281,7 @@ class Reader {
 
   double finite_number(const Value& v, const char* expected) const {
     const double x = number(v);
-    if (!std::isfinite(x)) fail(v, fmt::format("expected {}, got {}", expected, v.node.Scalar()));
+    if (!std::isfinite(x)) fail(v, fmt::format("expected {}, got {}", expected, message_text(v.node.Scalar())));
     return x;
   }
 
@@ -301,7 +302,7 @@ class Reader {
   std::string choice(const Value& v, const std::vector<std::string>& choices, const std::string& what) const {
     const std::string s = string(v);
     if (!contains(choices, s)) {
-      fail(v, fmt::format("unknown {} '{}'{}; expected one of: {}", what, s, did_you_mean(s, choices), one_of(choices)));
+      fail(v, fmt::format("unknown {} '{}'{}; expected one of: {}", what, message_text(s), did_you_mean(s, choices), one_of(choices)));
     }
     return s;
   }
@@ -383,7 +384,8 @@ class Reader {
 
   [[noreturn]] void raise(const std::string& where, const std::string& path, const std::string& message) const {
     if (path.empty()) throw ConfigError(fmt::format("{}: {}", where, message));
-    throw ConfigError(fmt::format("{}: {}: {}", where, path, message));
+    // Paths are made of the config's keys: quoted like any user text.
+    throw ConfigError(fmt::format("{}: {}: {}", where, message_text(path), message));
   }
 
   std::string source_;
@@ -418,7 +420,7 @@ void read_data(const Reader& r, const Value& v, DataConfig& out) {
   if (const Value* x = m.find("validation_split")) {
     out.validation_split = r.number(*x);
     if (!(out.validation_split >= 0.0 && out.validation_split < 1.0)) {
-      r.fail(*x, fmt::format("expected a fraction in [0, 1), got {}", x->node.Scalar()));
+      r.fail(*x, fmt::format("expected a fraction in [0, 1), got {}", message_text(x->node.Scalar())));
     }
   }
   if (const Value* x = m.find("train_limit")) out.train_limit = r.integer_at_least(*x, 0);
@@ -477,7 +479,7 @@ void read_optimizer(const Reader& r, const Value& v, OptimizerConfig& out) {
   if (const Value* x = m.find("momentum")) {
     out.momentum = r.number(*x);
     if (!(out.momentum >= 0.0 && out.momentum < 1.0)) {
-      r.fail(*x, fmt::format("expected a number in [0, 1), got {}", x->node.Scalar()));
+      r.fail(*x, fmt::format("expected a number in [0, 1), got {}", message_text(x->node.Scalar())));
     }
     if (out.momentum != 0.0 && out.type != "sgd") {
       r.fail(*x, fmt::format("momentum applies to the sgd optimizer only (this one is {}); expected 0 or "

@@ -6,13 +6,14 @@
 #include <cctype>
 
 #include "run_config.h"
+#include "sparsity/message_text.h"
 
 namespace sparsity::demo {
 
 namespace {
 
 [[noreturn]] void fail(const std::string& text, const std::string& message) {
-  throw ConfigError(fmt::format("override '{}': {}", text, message));
+  throw ConfigError(fmt::format("override '{}': {}", message_text(text), message));
 }
 
 bool all_digits(const std::string& s) {
@@ -33,7 +34,7 @@ size_t parse_index(const std::string& digits, const std::string& text) {
 }
 
 std::string describe(const YAML::Node& node) {
-  if (node.IsScalar()) return fmt::format("the value '{}'", node.Scalar());
+  if (node.IsScalar()) return fmt::format("the value '{}'", message_text(node.Scalar()));
   if (node.IsSequence()) return "a list";
   if (node.IsMap()) return "a mapping";
   return "nothing";
