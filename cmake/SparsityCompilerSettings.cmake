@@ -28,6 +28,17 @@ if(SPARSITY_SANITIZE)
   message(STATUS "sparsity: building with ASan + UBSan")
 endif()
 
+# libFuzzer: coverage instrumentation and the sanitizers for every target; the
+# fuzz targets link libFuzzer itself (fuzz/CMakeLists.txt).
+if(SPARSITY_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "SPARSITY_FUZZ needs Clang (CXX=clang++): libFuzzer is part of it")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=vptr
+                      -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined -fno-sanitize=vptr)
+endif()
+
 # -Wall -Wextra for our own code; third-party headers come in as system headers.
 function(sparsity_warnings target)
   if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")

@@ -10,6 +10,7 @@ packages=(
   python3 python3-torch
   zlib1g-dev dataset-fashion-mnist libcli11-dev
   libopenblas0-openmp
+  clang libclang-rt-14-dev
 )
 
 missing=()

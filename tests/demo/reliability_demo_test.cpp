@@ -335,6 +335,16 @@ TEST(ReliabilityConfig, HugeAndHostileValuesAreQuotedShortAndEscaped) {
   EXPECT_CONTAINS(message, "\\x1b[31mred");
 }
 
+TEST(ReliabilityConfig, AStreamThatYamlCppsLoadAllNeverFinishesIsAnError) {
+  // Found by the run_config fuzz target: yaml-cpp 0.7's LoadAll loops for
+  // ever on this stream (it took over 10 s, then was killed); the parser
+  // reports a second document.
+  const std::string text = read_bytes(fs::path(SPARSITY_SOURCE_DIR) / "fuzz/corpus/run_config/loadall_never_returned.yaml");
+  ASSERT_FALSE(text.empty());
+  const std::string message = error_of<ConfigError>([&] { parse_run_config(text, "fuzzed.yaml"); });
+  EXPECT_EQ(message.rfind("fuzzed.yaml:7:2: a second YAML document starts here", 0), 0u) << message;
+}
+
 // ---------------------------------------------------------------- config files
 
 TEST(ReliabilityConfig, ASecondYamlDocumentIsAnError) {

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <variant>
 
@@ -799,14 +800,15 @@ class DocumentStarts : public YAML::EventHandler {
   void OnMapEnd() override {}
 };
 
-/// The position of the second document's start (its '---'), for the error;
-/// parsed again only on that error path since LoadAll keeps no marks of it.
-YAML::Mark second_document_start(const std::string& yaml_text) {
+/// Where a second document of the stream starts (its '---'), if there is one.
+/// At most two documents are parsed, by events, before YAML::Load builds the
+/// first: yaml-cpp 0.7's LoadAll never returns on some malformed streams (a
+/// fuzzer found one), while the parser itself does.
+std::optional<YAML::Mark> second_document_start(const std::string& yaml_text) {
   std::istringstream stream(yaml_text);
   YAML::Parser parser(stream);
   DocumentStarts handler;
-  while (handler.starts.size() < 2 && parser.HandleNextDocument(handler)) {
-  }
+  if (!parser.HandleNextDocument(handler) || !parser.HandleNextDocument(handler)) return std::nullopt;
   return handler.starts.size() >= 2 ? handler.starts[1] : YAML::Mark::null_mark();
 }
 
@@ -854,17 +856,16 @@ RunConfig parse_run_config(const std::string& yaml_text, const std::string& sour
   if (yaml_text.size() > kMaxConfigBytes) throw_too_large(source_name);
   YAML::Node root;
   try {
-    // All documents, not YAML::Load's first only: a second one would
+    // YAML::Load reads the first document only: a second one would
     // otherwise be dropped without a word.
-    std::vector<YAML::Node> documents = YAML::LoadAll(yaml_text);
-    if (documents.size() > 1) {
-      const YAML::Mark mark = second_document_start(yaml_text);
+    if (const std::optional<YAML::Mark> second = second_document_start(yaml_text)) {
+      const YAML::Mark mark = *second;
       throw ConfigError(fmt::format(
           "{}{}: a second YAML document starts here; a run config is a single document: remove this '---' and "
           "what follows it, or merge it into the first document",
           source_name, mark.is_null() ? std::string() : fmt::format(":{}:{}", mark.line + 1, mark.column + 1)));
     }
-    if (!documents.empty()) root = documents.front();
+    root = YAML::Load(yaml_text);
   } catch (const YAML::ParserException& e) {
     if (e.mark.is_null()) throw ConfigError(fmt::format("{}: invalid YAML: {}", source_name, e.msg));
     throw ConfigError(

@@ -1,0 +1,25 @@
+#pragma once
+// Shared by the fuzz targets: the input as a file, for readers that take a
+// path. One file per process, rewritten for every input.
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace sparsity::fuzz {
+
+/// Writes `data` to this process's scratch file and returns its path.
+inline std::string input_file(const uint8_t* data, size_t size) {
+  static const std::string path =
+      (std::filesystem::temp_directory_path() / ("sparsity_fuzz_" + std::to_string(getpid()))).string();
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) std::abort();
+  if (size > 0 && std::fwrite(data, 1, size, f) != size) std::abort();
+  std::fclose(f);
+  return path;
+}
+
+}  // namespace sparsity::fuzz
