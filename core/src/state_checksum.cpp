@@ -27,7 +27,7 @@ class Hasher {
       mix(word);
     }
     uint64_t tail = 0;
-    std::memcpy(&tail, p + i, size - i);
+    if (size > i) std::memcpy(&tail, p + i, size - i);  // p may be null when size is 0
     mix(tail ^ (static_cast<uint64_t>(size) << 56));
   }
   void value(const c10::IValue& v) {

@@ -8,6 +8,7 @@
 
 #include "checkpoint.h"
 #include "sparsity/file_io.h"
+#include "sparsity/state_file.h"
 
 namespace sparsity {
 
@@ -19,7 +20,7 @@ void load_model_state(torch::nn::Module& model, const std::string& path) {
   const std::vector<char> bytes = read_file(path);
   c10::IValue state;
   try {
-    state = torch::jit::pickle_load(bytes);
+    state = checked_pickle_load(bytes);
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format("'{}' is not a model state file: {}", path, detail::message_of(e)));
   }

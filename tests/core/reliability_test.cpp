@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "sparsity/file_io.h"
+#include "sparsity/state_file.h"
+#include <torch/csrc/jit/serialization/pickle.h>
 #include "test_support.h"
 
 namespace sparsity {
@@ -240,6 +242,29 @@ TEST(ReliabilityFiles, ReadFileReadsWhatWasWritten) {
   const std::vector<char> status = read_file("/proc/self/status");
   ASSERT_GE(status.size(), 5u);
   EXPECT_EQ(std::string(status.begin(), status.begin() + 5), "Name:");
+}
+
+TEST(ReliabilityFiles, TensorsThatReachPastTheirStorageAreRejected) {
+  // Files found by the fuzz targets: pickles whose tensors declare more
+  // elements than their bytes hold. Reading them overran the heap (ASan);
+  // now they are corrupt files, named.
+  const std::filesystem::path corpus = std::filesystem::path(SPARSITY_SOURCE_DIR) / "fuzz" / "corpus";
+  for (const auto& file : {corpus / "sparsifier_state" / "tensor_past_its_storage.pt",
+                           corpus / "checkpoint" / "tensor_past_its_storage.pt"}) {
+    ASSERT_TRUE(std::filesystem::exists(file)) << file;
+    DataNormSparsifier s;
+    const std::string message = error_of<std::runtime_error>([&] { s.load(file.string()); });
+    EXPECT_CONTAINS(message, file.string());
+    EXPECT_CONTAINS(message, "reaches past its storage");
+  }
+  // A saved state still loads, views included (their storage is saved whole).
+  const at::Tensor base = torch::arange(12, torch::kFloat);
+  c10::impl::GenericList list(c10::AnyType::get());
+  list.push_back(c10::IValue(base.slice(0, 2, 10).view({2, 4})));
+  list.push_back(c10::IValue(base.as_strided({3, 2}, {4, 2}, 1)));
+  const c10::IValue loaded = checked_pickle_load(torch::jit::pickle_save(c10::IValue(list)));
+  EXPECT_TRUE(torch::equal(loaded.toListRef()[0].toTensor(), base.slice(0, 2, 10).view({2, 4})));
+  EXPECT_TRUE(torch::equal(loaded.toListRef()[1].toTensor(), base.as_strided({3, 2}, {4, 2}, 1)));
 }
 
 TEST(ReliabilityState, TheReservedKeyMaskIsRejectedBeforeAnythingIsWritten) {

@@ -81,6 +81,21 @@ class LogCapture {
   std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
 };
 
+/// Whether this build runs under AddressSanitizer, which replaces malloc
+/// (glibc's mallopt has no effect) and keeps freed memory in quarantine
+/// (resident memory is no measure of leaks).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kUnderAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kUnderAddressSanitizer = true;
+#else
+inline constexpr bool kUnderAddressSanitizer = false;
+#endif
+#else
+inline constexpr bool kUnderAddressSanitizer = false;
+#endif
+
 /// Runs `command` through the shell; returns its exit status and its output
 /// (stdout; append 2>&1 to the command for stderr too).
 inline std::pair<int, std::string> run_command(const std::string& command) {

@@ -7,6 +7,7 @@
 #include <ATen/core/ivalue.h>
 
 #include <string>
+#include <vector>
 
 namespace sparsity {
 
@@ -21,5 +22,14 @@ void save_state_file(const std::string& path, const c10::IValue& state);
 /// the dict without the checksum. A missing, truncated or corrupt file is a
 /// std::runtime_error that names the path and `what` the file should hold.
 c10::IValue load_state_file(const std::string& path, const std::string& what);
+
+/// `torch::jit::pickle_load` that trusts no size in the file: every tensor
+/// must be dense and lie inside the bytes its storage record really holds.
+/// LibTorch sizes a storage by the element count the pickle declares, not by
+/// its record, so a corrupt or crafted file would otherwise make every read of
+/// such a tensor run past its memory (a fuzzer found one). Throws
+/// std::invalid_argument naming the tensor's shape and the bytes it needs; a
+/// malformed archive or pickle is LibTorch's c10::Error.
+c10::IValue checked_pickle_load(const std::vector<char>& bytes);
 
 }  // namespace sparsity
