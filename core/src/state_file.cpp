@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 #include <unordered_map>
 
 #include <optional>
@@ -100,7 +101,10 @@ c10::IValue checked_pickle_load(const std::vector<char>& bytes) {
   // records data/<key>), noting each storage record's true size.
   caffe2::serialize::PyTorchStreamReader archive(
       std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(), static_cast<off_t>(bytes.size())));
-  auto [pickle, pickle_size] = archive.getRecord("data.pkl");
+  // Not a structured binding: C++17 lambdas cannot capture one.
+  at::DataPtr pickle;
+  size_t pickle_size = 0;
+  std::tie(pickle, pickle_size) = archive.getRecord("data.pkl");
   const auto* pickle_bytes = static_cast<const char*>(pickle.get());
   size_t read = 0;
   auto reader = [&](char* buffer, size_t n) -> size_t {
