@@ -3,6 +3,7 @@
 // Shared fixtures of the core tests.
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -105,6 +107,23 @@ inline std::pair<int, std::string> run_command(const std::string& command) {
   std::array<char, 4096> buffer{};
   while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
   return {pclose(pipe), output};
+}
+
+/// The exit code of a `run_command` status, or -1 when the command did not exit.
+inline int exit_status(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+
+/// The bytes of a file ("" when it cannot be read).
+inline std::string read_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+/// Writes `bytes` to `path`, replacing it.
+inline void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
 }
 
 /// A fresh, empty directory for files a test writes.

@@ -21,21 +21,10 @@ namespace sparsity::demo {
 namespace {
 
 namespace fs = std::filesystem;
+using sparsity::testing::exit_status;
+using sparsity::testing::read_bytes;
 using sparsity::testing::run_command;
-
-int exit_status(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-}
+using sparsity::testing::write_bytes;
 
 // About a second of training: 4,000 synthetic 8x8 images, 12 epochs of 63
 // batches, a checkpoint per epoch, and a training-aware callback whose masks

@@ -23,25 +23,14 @@ namespace {
 
 namespace fs = std::filesystem;
 using sparsity::testing::error_of;
+using sparsity::testing::exit_status;
+using sparsity::testing::read_bytes;
 using sparsity::testing::run_command;
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-}
+using sparsity::testing::write_bytes;
 
 std::string demo(const std::string& arguments) {
   return fmt::format("'{}' {} 2>&1", SPARSITY_TRAINER_DEMO_PATH, arguments);
 }
-
-int exit_status(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
 
 // A run of about a second: 48 synthetic 4x4 examples, an MLP 16-8-2, two
 // epochs, one post-training callback (whose state the checkpoint carries).

@@ -205,6 +205,21 @@ class OutputLock {
   int fd_ = -1;
 };
 
+/// The model `run` trains, with its optimizer and, for lossy runs, the
+/// activation collector and sparse loss: the same for a run and for the check
+/// of its checkpoint.
+ClassifierModule make_classifier(const RunConfig& config, const PlannedRun& run, const InputShape& input,
+                                 int64_t classes) {
+  std::shared_ptr<ActivationCollector> collector;
+  std::optional<SparseLoss> sparse_loss;
+  if (run.lossy_layers) {
+    collector = std::make_shared<ActivationCollector>();
+    sparse_loss = make_sparse_loss(*config.model.lossy);
+  }
+  return ClassifierModule(build_model(config.model, input, classes, config.seed, run.lossy_layers, collector),
+                          config.optimizer, collector, sparse_loss);
+}
+
 /// The checkpoint of `run` matches what this config would build: a checkpoint
 /// file with its checksum, the model's tensors (names and shapes), the
 /// optimizer's state, and the callbacks' states. Throws std::runtime_error
@@ -223,14 +238,7 @@ void check_checkpoint(const RunConfig& config, const PlannedRun& run, const fs::
   if (!format.isString() || format.toStringRef() != "sparsity.Checkpoint")
     throw std::runtime_error("it is not a sparsity checkpoint (its 'format' is not 'sparsity.Checkpoint')");
 
-  std::shared_ptr<ActivationCollector> collector;
-  std::optional<SparseLoss> sparse_loss;
-  if (run.lossy_layers) {
-    collector = std::make_shared<ActivationCollector>();
-    sparse_loss = make_sparse_loss(*config.model.lossy);
-  }
-  ClassifierModule module(build_model(config.model, input, data.classes, config.seed, run.lossy_layers, collector),
-                          config.optimizer, collector, sparse_loss);
+  ClassifierModule module = make_classifier(config, run, input, data.classes);
 
   const c10::IValue model_state = field("model");
   if (!model_state.isGenericDict()) throw std::runtime_error("the checkpoint's 'model' is not a dict");
@@ -397,14 +405,7 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
                              attached.empty() ? "" : fmt::format(", callbacks: {}", fmt::join(attached, ", ")))
               << std::flush;
 
-    std::shared_ptr<ActivationCollector> collector;
-    std::optional<SparseLoss> sparse_loss;
-    if (run.lossy_layers) {
-      collector = std::make_shared<ActivationCollector>();
-      sparse_loss = make_sparse_loss(*config.model.lossy);
-    }
-    ClassifierModule module(build_model(config.model, input, data.classes, config.seed, run.lossy_layers, collector),
-                            config.optimizer, collector, sparse_loss);
+    ClassifierModule module = make_classifier(config, run, input, data.classes);
 
     const fs::path run_dir = run_dir_of(out, run);
     const fs::path checkpoint = run_dir / "checkpoint.pt";
