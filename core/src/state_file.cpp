@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <caffe2/serialize/in_memory_adapter.h>
+#include <caffe2/serialize/read_adapter_interface.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/csrc/jit/serialization/unpickler.h>
@@ -16,6 +16,7 @@
 #include <stdexcept>
 
 #include "config_ivalue.h"
+#include "pickle_prescan.h"
 #include "sparsity/file_io.h"
 #include "state_checksum.h"
 
@@ -44,6 +45,24 @@ std::string message_of(const std::exception& e) {
   if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) return c10_error->what_without_backtrace();
   return e.what();
 }
+
+// LibTorch's MemoryReadAdapter copies whatever range the zip reader asks for;
+// a corrupt end record sends it past the buffer (a fuzzer found one). This one
+// returns only the bytes there are, which the zip reader reports as an error.
+class BoundedReadAdapter final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BoundedReadAdapter(const std::vector<char>& bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= bytes_.size()) return 0;
+    n = std::min<uint64_t>(n, bytes_.size() - pos);
+    std::memcpy(buf, bytes_.data() + pos, n);
+    return n;
+  }
+
+ private:
+  const std::vector<char>& bytes_;
+};
 
 // The highest element offset `t` reaches, or nullopt on overflow.
 std::optional<int64_t> last_element(const at::Tensor& t) {
@@ -99,13 +118,13 @@ void for_each_tensor(const c10::IValue& value, const F& f) {
 c10::IValue checked_pickle_load(const std::vector<char>& bytes) {
   // What torch::jit::pickle_load does (the archive "data": data.pkl and the
   // records data/<key>), noting each storage record's true size.
-  caffe2::serialize::PyTorchStreamReader archive(
-      std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(), static_cast<off_t>(bytes.size())));
+  caffe2::serialize::PyTorchStreamReader archive(std::make_shared<BoundedReadAdapter>(bytes));
   // Not a structured binding: C++17 lambdas cannot capture one.
   at::DataPtr pickle;
   size_t pickle_size = 0;
   std::tie(pickle, pickle_size) = archive.getRecord("data.pkl");
   const auto* pickle_bytes = static_cast<const char*>(pickle.get());
+  detail::prescan_pickle(pickle_bytes, pickle_size);
   size_t read = 0;
   auto reader = [&](char* buffer, size_t n) -> size_t {
     n = std::min(n, pickle_size - read);

@@ -10,6 +10,7 @@
 
 #include "sparsity/file_io.h"
 #include "sparsity/state_file.h"
+#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include "test_support.h"
 
@@ -265,6 +266,52 @@ TEST(ReliabilityFiles, TensorsThatReachPastTheirStorageAreRejected) {
   const c10::IValue loaded = checked_pickle_load(torch::jit::pickle_save(c10::IValue(list)));
   EXPECT_TRUE(torch::equal(loaded.toListRef()[0].toTensor(), base.slice(0, 2, 10).view({2, 4})));
   EXPECT_TRUE(torch::equal(loaded.toListRef()[1].toTensor(), base.as_strided({3, 2}, {4, 2}, 1)));
+}
+
+TEST(ReliabilityFiles, AZipDirectoryPastTheFileIsACorruptFile) {
+  // Found by the fuzz target: a zip64 end record pointing past the file made
+  // LibTorch's in-memory reader copy from beyond the buffer (ASan: SEGV).
+  const std::filesystem::path file = std::filesystem::path(SPARSITY_SOURCE_DIR) / "fuzz" / "corpus" /
+                                     "sparsifier_state" / "zip_directory_past_the_file.pt";
+  ASSERT_TRUE(std::filesystem::exists(file)) << file;
+  DataNormSparsifier s;
+  const std::string message = error_of<std::runtime_error>([&] { s.load(file.string()); });
+  EXPECT_CONTAINS(message, file.string());
+  EXPECT_CONTAINS(message, "the file is truncated or corrupt");
+}
+
+// A zip archive as torch::jit::pickle_save writes it, holding `pickle` as is.
+std::vector<char> archive_of(const std::string& pickle) {
+  std::vector<char> out;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t n) {
+    out.insert(out.end(), static_cast<const char*>(data), static_cast<const char*>(data) + n);
+    return n;
+  });
+  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+  writer.writeEndOfFile();
+  return out;
+}
+
+TEST(ReliabilityFiles, PickleSizesAreCheckedBeforeLibTorchAllocatesThem) {
+  using namespace std::string_literals;
+  // Found by the fuzz targets: LibTorch's Unpickler reserves a string's
+  // declared length (here 4 GiB - 16) before reading it, and fills a memo gap
+  // with that many values; the pickle holds a few bytes.
+  EXPECT_CONTAINS(error_of<std::invalid_argument>(
+                      [&] { checked_pickle_load(archive_of("\x80\x02X\xf0\xff\xff\xff" "abc."s)); }),
+                  "the pickle declares a string of 4294967280 bytes at byte 2 with 4 bytes left");
+  EXPECT_CONTAINS(error_of<std::invalid_argument>(
+                      [&] { checked_pickle_load(archive_of("\x80\x02Nr\xf0\xff\xff\xff."s)); }),
+                  "the pickle stores memo entry 4294967280 at byte 3 when it holds 0 entries");
+  // What is within the pickle's bytes still loads: a string, a short memo gap.
+  EXPECT_EQ(checked_pickle_load(archive_of("\x80\x02X\x03\x00\x00\x00" "abcq\x05."s)).toStringRef(), "abc");
+  // And load_state_file names the file.
+  const auto dir = scratch_dir("ReliabilityFiles_pickle_sizes");
+  const std::string path = (dir / "s.pt").string();
+  write_file_atomically(path, archive_of("\x80\x02X\x00\x00\x00\x10" "abc."s));
+  const std::string message = error_of<std::runtime_error>([&] { load_state_file(path, "a sparsifier state"); });
+  EXPECT_CONTAINS(message, path);
+  EXPECT_CONTAINS(message, "the pickle declares a string of 268435456 bytes at byte 2 with 4 bytes left");
 }
 
 TEST(ReliabilityState, TheReservedKeyMaskIsRejectedBeforeAnythingIsWritten) {

@@ -27,9 +27,12 @@ c10::IValue load_state_file(const std::string& path, const std::string& what);
 /// must be dense and lie inside the bytes its storage record really holds.
 /// LibTorch sizes a storage by the element count the pickle declares, not by
 /// its record, so a corrupt or crafted file would otherwise make every read of
-/// such a tensor run past its memory (a fuzzer found one). Throws
-/// std::invalid_argument naming the tensor's shape and the bytes it needs; a
-/// malformed archive or pickle is LibTorch's c10::Error.
+/// such a tensor run past its memory (a fuzzer found one). The pickle's own
+/// sizes are checked before LibTorch reads it: a string longer than the bytes
+/// left or a memo index far past the entries so far would make it allocate up
+/// to gigabytes first. Throws std::invalid_argument naming the offending size
+/// (or the tensor's shape and the bytes it needs); a malformed archive or
+/// pickle is LibTorch's c10::Error.
 c10::IValue checked_pickle_load(const std::vector<char>& bytes);
 
 }  // namespace sparsity
