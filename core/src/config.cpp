@@ -1,6 +1,7 @@
 #include "sparsity/config.h"
 
 #include "sparsity/closest_match.h"
+#include "sparsity/config_error.h"
 #include "sparsity/message_text.h"
 
 #include <fmt/format.h>
@@ -36,6 +37,8 @@ constexpr const char* requested_type_name() {
   if constexpr (std::is_same_v<T, double>) return "double";
   if constexpr (std::is_same_v<T, std::string>) return "string";
   if constexpr (std::is_same_v<T, std::vector<int64_t>>) return "int list";
+  if constexpr (std::is_same_v<T, std::vector<std::string>>) return "string list";
+  if constexpr (std::is_same_v<T, Config>) return "mapping";
   return "?";
 }
 
@@ -48,6 +51,8 @@ std::string ConfigValue::to_string() const {
                         [](double d) { return fmt::format("{}", d); },
                         [](const std::string& s) { return s; },
                         [](const IntList& l) { return fmt::format("[{}]", fmt::join(l, ", ")); },
+                        [](const StringList& l) { return fmt::format("[{}]", fmt::join(l, ", ")); },
+                        [](const Mapping& m) { return m->to_string(); },
                     },
                     value_);
 }
@@ -56,6 +61,9 @@ bool ConfigValue::operator==(const ConfigValue& other) const {
   auto a = as_number(value_);
   auto b = as_number(other.value_);
   if (a && b) return *a == *b;
+  const auto* mine = std::get_if<Mapping>(&value_);
+  const auto* theirs = std::get_if<Mapping>(&other.value_);
+  if (mine != nullptr && theirs != nullptr) return **mine == **theirs;
   return value_ == other.value_;
 }
 
@@ -95,8 +103,9 @@ bool Config::erase(const std::string& key) {
 const ConfigValue& Config::at(const std::string& key) const {
   const ConfigValue* value = find(key);
   if (value == nullptr) {
-    throw std::invalid_argument(
-        fmt::format("config has no key '{}' (keys: {})", message_text(key), message_text(fmt::format("{}", fmt::join(keys(), ", ")))));
+    throw ConfigError(fmt::format("config has no key '{}' (keys: {})", message_text(key),
+                                  message_text(fmt::format("{}", fmt::join(keys(), ", ")))),
+                      key, ConfigError::At::kKey);
   }
   return *value;
 }
@@ -110,17 +119,18 @@ T Config::get(const std::string& key) const {
   } else if constexpr (std::is_same_v<T, int>) {
     if (const auto* i = std::get_if<int64_t>(&v)) {
       if (*i < std::numeric_limits<int>::min() || *i > std::numeric_limits<int>::max()) {
-        throw std::invalid_argument(
-            fmt::format("config key '{}': {} does not fit in an int", message_text(key), *i));
+        throw ConfigError(fmt::format("config key '{}': {} does not fit in an int", message_text(key), *i), key);
       }
       return static_cast<int>(*i);
     }
+  } else if constexpr (std::is_same_v<T, Config>) {
+    if (const auto* nested = std::get_if<ConfigValue::Mapping>(&v)) return **nested;
   } else {
     if (const auto* typed = std::get_if<T>(&v)) return *typed;
   }
-  throw std::invalid_argument(fmt::format("config key '{}': expected {}, got {} ({})", message_text(key),
-                                          requested_type_name<T>(), value.type_name(),
-                                          message_text(value.to_string())));
+  throw ConfigError(fmt::format("config key '{}': expected {}, got {} ({})", message_text(key),
+                                requested_type_name<T>(), value.type_name(), message_text(value.to_string())),
+                    key);
 }
 
 template bool Config::get<bool>(const std::string&) const;
@@ -129,6 +139,8 @@ template int Config::get<int>(const std::string&) const;
 template double Config::get<double>(const std::string&) const;
 template std::string Config::get<std::string>(const std::string&) const;
 template std::vector<int64_t> Config::get<std::vector<int64_t>>(const std::string&) const;
+template std::vector<std::string> Config::get<std::vector<std::string>>(const std::string&) const;
+template Config Config::get<Config>(const std::string&) const;
 
 std::vector<std::string> Config::keys() const {
   std::vector<std::string> result;
@@ -140,9 +152,9 @@ std::vector<std::string> Config::keys() const {
 void Config::check_keys(const std::string& owner, const std::vector<std::string>& accepted) const {
   for (const auto& [key, value] : entries_) {
     if (std::find(accepted.begin(), accepted.end(), key) == accepted.end()) {
-      throw std::invalid_argument(fmt::format("{}: unknown argument '{}'{} (accepted: {})", owner,
-                                              message_text(key), did_you_mean(key, accepted),
-                                              fmt::join(accepted, ", ")));
+      throw ConfigError(fmt::format("{}: unknown argument '{}'{} (accepted: {})", owner, message_text(key),
+                                    did_you_mean(key, accepted), fmt::join(accepted, ", ")),
+                        key, ConfigError::At::kKey);
     }
   }
 }

@@ -14,6 +14,10 @@ c10::IValue config_to_ivalue(const Config& config) {
           using T = std::decay_t<decltype(v)>;
           if constexpr (std::is_same_v<T, ConfigValue::IntList>) {
             dict.insert(key, c10::List<int64_t>(v));
+          } else if constexpr (std::is_same_v<T, ConfigValue::StringList>) {
+            dict.insert(key, c10::List<std::string>(v));
+          } else if constexpr (std::is_same_v<T, ConfigValue::Mapping>) {
+            dict.insert(key, config_to_ivalue(*v));
           } else {
             dict.insert(key, v);
           }
@@ -38,6 +42,17 @@ Config config_from_ivalue(const c10::IValue& value, const std::string& what) {
       config.set(key, v.toStringRef());
     } else if (v.isIntList()) {
       config.set(key, v.toIntVector());
+    } else if (v.isGenericDict()) {
+      config.set(key, config_from_ivalue(v, fmt::format("{}: key '{}'", what, key)));
+    } else if (v.isList() && !v.toListRef().empty() && v.toListRef()[0].isString()) {
+      ConfigValue::StringList list;
+      for (const auto& e : v.toListRef()) {
+        if (!e.isString())
+          throw std::invalid_argument(
+              fmt::format("{}: key '{}' holds a list of strings with a {}", what, key, e.tagKind()));
+        list.push_back(e.toStringRef());
+      }
+      config.set(key, list);
     } else if (v.isList() && v.toListRef().empty()) {
       config.set(key, ConfigValue::IntList{});
     } else if (v.isTuple() || v.isList()) {
@@ -53,7 +68,7 @@ Config config_from_ivalue(const c10::IValue& value, const std::string& what) {
       config.set(key, list);
     } else {
       throw std::invalid_argument(fmt::format(
-          "{}: key '{}' holds a {}; expected bool, int, float, str or list of int", what, key,
+          "{}: key '{}' holds a {}; expected bool, int, float, str, list of int or str, or dict", what, key,
           v.tagKind()));
     }
   }

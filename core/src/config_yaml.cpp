@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "sparsity/config.h"
+#include "sparsity/config_error.h"
 #include "sparsity/float_text.h"
 
 namespace sparsity {
@@ -20,10 +21,12 @@ namespace {
 
 constexpr const char* kStringTag = "tag:yaml.org,2002:str";
 
-std::string where(const YAML::Node& node) {
+// A ConfigError at `node`'s line and column, when it has them.
+ConfigError error_at(const YAML::Node& node, const std::string& message, std::vector<std::string> path,
+                     ConfigError::At at = ConfigError::At::kValue) {
+  ConfigError error(message, std::move(path), at);
   const YAML::Mark mark = node.Mark();
-  if (mark.is_null()) return "";
-  return fmt::format("line {}, column {}: ", mark.line + 1, mark.column + 1);
+  return mark.is_null() ? error : error.at_position(mark.line + 1, mark.column + 1);
 }
 
 std::optional<int64_t> parse_int(const std::string& text) {
@@ -69,30 +72,73 @@ ConfigValue scalar_value(const YAML::Node& node) {
   return text;
 }
 
+bool is_plain_int(const YAML::Node& item) {
+  return item.IsScalar() && item.Tag() != "!" && item.Tag() != kStringTag && parse_int(item.Scalar()).has_value();
+}
+
+// A list is of integers or of strings, as its first item; an item of the
+// other kind is a mistake ([1, x] is a typo, not two strings).
+ConfigValue list_of(const std::string& key, const YAML::Node& node) {
+  size_t index = 0;
+  for (const auto& item : node) {
+    if (!item.IsScalar()) {
+      throw error_at(item,
+                     fmt::format("key '{}': list items must be integers or strings, got a nested {}", key,
+                                 item.IsMap() ? "mapping" : "list"),
+                     {key, std::to_string(index)});
+    }
+    ++index;
+  }
+  if (node.size() == 0 || is_plain_int(node[0])) {
+    ConfigValue::IntList list;
+    for (const auto& item : node) {
+      if (!is_plain_int(item)) {
+        throw error_at(item,
+                       fmt::format("key '{}': list items must be integers, as the first one is, got '{}'", key,
+                                   item.Scalar()),
+                       {key, std::to_string(list.size())});
+      }
+      list.push_back(*parse_int(item.Scalar()));
+    }
+    return list;
+  }
+  ConfigValue::StringList list;
+  for (const auto& item : node) {
+    if (is_plain_int(item)) {
+      throw error_at(item,
+                     fmt::format("key '{}': list items must be strings, as the first one is, got the integer {} "
+                                 "(quote it for a string)",
+                                 key, item.Scalar()),
+                     {key, std::to_string(list.size())});
+    }
+    list.push_back(item.Scalar());
+  }
+  return list;
+}
+
 ConfigValue value_of(const std::string& key, const YAML::Node& node) {
   switch (node.Type()) {
     case YAML::NodeType::Scalar:
       return scalar_value(node);
-    case YAML::NodeType::Sequence: {
-      ConfigValue::IntList list;
-      for (const auto& item : node) {
-        std::optional<int64_t> i;
-        if (item.IsScalar() && item.Tag() != "!" && item.Tag() != kStringTag) i = parse_int(item.Scalar());
-        if (!i) {
-          throw std::invalid_argument(fmt::format(
-              "{}key '{}': list items must be integers, got '{}'", where(item), key,
-              item.IsScalar() ? item.Scalar() : std::string("a nested node")));
-        }
-        list.push_back(*i);
+    case YAML::NodeType::Sequence:
+      return list_of(key, node);
+    case YAML::NodeType::Map:
+      try {
+        return Config::from_yaml(node);
+      } catch (const ConfigError& e) {
+        throw e.nested_in(key);
       }
-      return list;
-    }
-    case YAML::NodeType::Null:
-      throw std::invalid_argument(fmt::format("{}key '{}' has no value", where(node), key));
     default:
-      throw std::invalid_argument(fmt::format(
-          "{}key '{}': expected a scalar or a list of integers, got a mapping", where(node), key));
+      throw error_at(node, fmt::format("key '{}' has no value", key), {key});
   }
+}
+
+// A string as a node that reads back as that string: one that reads as another
+// type ("42", "true", "") is tagged as a string.
+YAML::Node string_node(const std::string& s) {
+  YAML::Node node(s);
+  if (s.empty() || !std::holds_alternative<std::string>(scalar_value(node).variant())) node.SetTag(kStringTag);
+  return node;
 }
 
 }  // namespace
@@ -100,20 +146,18 @@ ConfigValue value_of(const std::string& key, const YAML::Node& node) {
 Config Config::from_yaml(const YAML::Node& node) {
   Config config;
   if (!node || node.IsNull()) return config;
-  if (!node.IsMap()) {
-    throw std::invalid_argument(fmt::format("{}expected a mapping of key: value", where(node)));
-  }
+  if (!node.IsMap()) throw error_at(node, "expected a mapping of key: value", {});
   // A set for the repeated-key check and appending to entries_ directly:
   // contains() and set() search the entries, which made a large mapping
   // quadratic.
   std::unordered_set<std::string> seen;
   for (const auto& item : node) {
     if (!item.first.IsScalar()) {
-      throw std::invalid_argument(fmt::format("{}keys must be plain strings", where(item.first)));
+      throw error_at(item.first, "keys must be plain strings", {}, ConfigError::At::kKey);
     }
     const std::string key = item.first.Scalar();
     if (!seen.insert(key).second) {
-      throw std::invalid_argument(fmt::format("{}key '{}' appears twice", where(item.first), key));
+      throw error_at(item.first, fmt::format("key '{}' appears twice", key), {key}, ConfigError::At::kKey);
     }
     config.entries_.emplace_back(key, value_of(key, item.second));
   }
@@ -121,7 +165,7 @@ Config Config::from_yaml(const YAML::Node& node) {
 }
 
 ConfigValue Config::value_from_yaml(const std::string& key, const YAML::Node& node) {
-  if (!node.IsDefined()) throw std::invalid_argument(fmt::format("key '{}' has no value", key));
+  if (!node.IsDefined()) throw ConfigError(fmt::format("key '{}' has no value", key), key);
   return value_of(key, node);
 }
 
@@ -137,12 +181,14 @@ YAML::Node Config::to_yaml() const {
       // Keep a double a double when read back: 1.0 must not come back as the int 1.
       node[key] = yaml_float(*d);
     } else if (const auto* s = std::get_if<std::string>(&v)) {
-      node[key] = *s;
-      // A string that reads as another type ("42", "true") is tagged as a
-      // string so that it comes back as one.
-      YAML::Node probe(*s);
-      if (s->empty() || !std::holds_alternative<std::string>(scalar_value(probe).variant()))
-        node[key].SetTag(kStringTag);
+      node[key] = string_node(*s);
+    } else if (const auto* strings = std::get_if<ConfigValue::StringList>(&v)) {
+      YAML::Node list(YAML::NodeType::Sequence);
+      for (const auto& item : *strings) list.push_back(string_node(item));
+      list.SetStyle(YAML::EmitterStyle::Flow);
+      node[key] = list;
+    } else if (const auto* nested = std::get_if<ConfigValue::Mapping>(&v)) {
+      node[key] = (*nested)->to_yaml();
     } else {
       YAML::Node list(YAML::NodeType::Sequence);
       for (int64_t x : std::get<ConfigValue::IntList>(v)) list.push_back(x);

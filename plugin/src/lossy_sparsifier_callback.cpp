@@ -8,6 +8,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "sparsity/config_error.h"
 #include "sparsity/logging.h"
 #include "sparsity/lossy/insertion.h"
 #include "sparsity/lossy/lossy_sparsifier.h"
@@ -20,16 +21,19 @@ namespace {
 
 void check(const LossySparsifierCallbackOptions& o) {
   if (!std::isfinite(o.sharpness_factor()) || o.sharpness_factor() <= 0) {
-    throw std::invalid_argument(fmt::format(
-        "LossySparsifierCallback: sharpness_factor must be finite and > 0, got {}", o.sharpness_factor()));
+    throw ConfigError(fmt::format("LossySparsifierCallback: sharpness_factor must be finite and > 0, got {}",
+                                  o.sharpness_factor()),
+                      "sharpness_factor");
   }
   if (o.sharpness_period() < 1) {
-    throw std::invalid_argument(
-        fmt::format("LossySparsifierCallback: sharpness_period must be >= 1, got {}", o.sharpness_period()));
+    throw ConfigError(
+        fmt::format("LossySparsifierCallback: sharpness_period must be >= 1, got {}", o.sharpness_period()),
+        "sharpness_period");
   }
   if (o.eval_batch_size() < 1) {
-    throw std::invalid_argument(
-        fmt::format("LossySparsifierCallback: eval_batch_size must be >= 1, got {}", o.eval_batch_size()));
+    throw ConfigError(
+        fmt::format("LossySparsifierCallback: eval_batch_size must be >= 1, got {}", o.eval_batch_size()),
+        "eval_batch_size");
   }
 }
 
@@ -41,23 +45,34 @@ std::vector<double> sharpness_of(torch::nn::Module& model) {
 
 }  // namespace
 
-LossySparsifierCallbackOptions LossySparsifierCallbackOptions::from_config(const Config& config) {
-  config.check_keys("LossySparsifierCallback",
-                    {"sharpness_factor", "sharpness_period", "convert_to_hard", "eval_batch_size"});
-  LossySparsifierCallbackOptions o;
-  o.sharpness_factor(config.get_or<double>("sharpness_factor", o.sharpness_factor()));
-  o.sharpness_period(config.get_or<int64_t>("sharpness_period", o.sharpness_period()));
-  o.convert_to_hard(config.get_or<bool>("convert_to_hard", o.convert_to_hard()));
-  o.eval_batch_size(config.get_or<int64_t>("eval_batch_size", o.eval_batch_size()));
-  return o;
+const OptionFields<LossySparsifierCallbackOptions>& LossySparsifierCallbackOptions::fields() {
+  using O = LossySparsifierCallbackOptions;
+  static const OptionFields<O> table = {
+      SPARSITY_OPTION_FIELD(O, name),          SPARSITY_OPTION_FIELD(O, sharpness_factor),
+      SPARSITY_OPTION_FIELD(O, sharpness_period), SPARSITY_OPTION_FIELD(O, convert_to_hard),
+      SPARSITY_OPTION_FIELD(O, eval_on_validation), SPARSITY_OPTION_FIELD(O, eval_batch_size)};
+  return table;
 }
+
+LossySparsifierCallbackOptions LossySparsifierCallbackOptions::from_config(const Config& config) {
+  return options_from_config("LossySparsifierCallback", config, fields());
+}
+
+Config LossySparsifierCallbackOptions::to_config() const { return options_to_config(*this, fields()); }
 
 LossySparsifierCallback::LossySparsifierCallback(LossySparsifierCallbackOptions options)
     : options_(std::move(options)) {
   check(options_);
 }
 
+at::Tensor LossySparsifierCallback::eval_inputs(const Trainer& trainer) const {
+  if (options_.eval_inputs().defined()) return options_.eval_inputs();
+  if (options_.eval_on_validation() && trainer.validation_data() != nullptr) return trainer.validation_data()->inputs();
+  return {};
+}
+
 void LossySparsifierCallback::on_train_start(Trainer& /*trainer*/, TrainingModule& module) {
+  model_ = module.model();
   auto layers = sparsifier_layers(*module.model());
   if (layers.empty()) {
     throw std::invalid_argument(
@@ -81,19 +96,21 @@ void LossySparsifierCallback::on_train_epoch_end(Trainer& trainer, TrainingModul
     multiply_sharpness(model, options_.sharpness_factor());
   }
   sharpness_ = sharpness_of(model);
-  if (options_.eval_inputs().defined()) {
+  measured_on_ = eval_inputs(trainer);
+  if (measured_on_.defined()) {
     measure(module, "epoch end");
     trainer.log("activation_sparsity", report_->total());
   }
 }
 
-void LossySparsifierCallback::on_fit_end(Trainer& /*trainer*/, TrainingModule& module) {
+void LossySparsifierCallback::on_fit_end(Trainer& trainer, TrainingModule& module) {
   if (options_.convert_to_hard()) converted_ = convert_to_hard(*module.model());
-  if (options_.eval_inputs().defined()) measure(module, options_.convert_to_hard() ? "after hard conversion" : "end");
+  measured_on_ = eval_inputs(trainer);
+  if (measured_on_.defined()) measure(module, options_.convert_to_hard() ? "after hard conversion" : "end");
 }
 
 void LossySparsifierCallback::measure(TrainingModule& module, const char* when) {
-  report_ = measure_activation_sparsity(*module.model(), options_.eval_inputs(), options_.eval_batch_size());
+  report_ = measure_activation_sparsity(*module.model(), measured_on_, options_.eval_batch_size());
   logger()->info("LossySparsifierCallback: activation sparsity ({}) {:.1f}%\n{}", when, 100.0 * report_->total(),
                  report_->to_string());
 }

@@ -150,8 +150,10 @@ void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSou
       trainer.impl_->running = false;
       trainer.impl_->module = nullptr;
       trainer.optimizer_.reset();
+      trainer.validation_ = nullptr;
     }
   } running(*this, module);
+  validation_ = validation;
 
   current_epoch_ = start_epoch_ = global_step_ = batch_index_ = 0;
   last_loss_ = 0.0;

@@ -11,40 +11,126 @@
 #include "sparsity/data_scheduler/registry.h"
 #include "sparsity/data_sparsifier/base_data_sparsifier.h"
 #include "sparsity/data_sparsifier/registry.h"
+#include "component_config.h"
+#include "data_sparsity_options.h"
+#include "sparsity/config_error.h"
 #include "sparsity/logging.h"
 #include "sparsity/state_file.h"
 #include "sparsity/plugin/trainer.h"
 
 namespace sparsity {
 
+namespace {
+
+constexpr const char* kType = "TrainingAwareDataSparsity";
+
+}  // namespace
+
+const OptionFields<TrainingAwareDataSparsityOptions>& TrainingAwareDataSparsityOptions::fields() {
+  using O = TrainingAwareDataSparsityOptions;
+  static const OptionFields<O> table = {SPARSITY_OPTION_FIELD(O, name), SPARSITY_OPTION_FIELD(O, apply_to_model),
+                                        SPARSITY_OPTION_FIELD(O, update_every_n_steps), detail::include_field<O>(),
+                                        detail::exclude_field<O>()};
+  return table;
+}
+
 TrainingAwareDataSparsity::TrainingAwareDataSparsity(std::string data_sparsifier_type, Config data_sparsifier_args,
                                                      std::string data_scheduler_type, Config data_scheduler_args,
                                                      TrainingAwareDataSparsityOptions options)
-    : sparsifier_type_(std::move(data_sparsifier_type)),
-      scheduler_type_(std::move(data_scheduler_type)),
-      sparsifier_args_(std::move(data_sparsifier_args)),
-      scheduler_args_(std::move(data_scheduler_args)),
+    : TrainingAwareDataSparsity(
+          [type = data_sparsifier_type, args = data_sparsifier_args] { return make_data_sparsifier(type, args); },
+          [type = data_scheduler_type, args = data_scheduler_args](BaseDataSparsifier& sparsifier) {
+            return make_data_scheduler(type, sparsifier, args);
+          },
+          std::move(options)) {
+  sparsifier_type_ = std::move(data_sparsifier_type);
+  scheduler_type_ = std::move(data_scheduler_type);
+  sparsifier_args_ = std::move(data_sparsifier_args);
+  scheduler_args_ = std::move(data_scheduler_args);
+}
+
+TrainingAwareDataSparsity::TrainingAwareDataSparsity(DataSparsifierBuilder make_sparsifier,
+                                                     DataSchedulerBuilder make_scheduler,
+                                                     TrainingAwareDataSparsityOptions options)
+    : make_sparsifier_(std::move(make_sparsifier)),
+      make_scheduler_(std::move(make_scheduler)),
       options_(std::move(options)) {
   if (options_.update_every_n_steps() < 0) {
-    throw std::invalid_argument(fmt::format("TrainingAwareDataSparsity: update_every_n_steps must be >= 0, got {}",
-                                            options_.update_every_n_steps()));
+    throw ConfigError(fmt::format("{}: update_every_n_steps must be >= 0, got {}", name(),
+                                  options_.update_every_n_steps()),
+                      "update_every_n_steps");
+  }
+  if (!make_sparsifier_ || !make_scheduler_) {
+    throw std::invalid_argument(fmt::format("{}: the sparsifier or scheduler builder is empty", name()));
   }
   // Fail at construction, not after the first epoch: build both once now, on a
   // throwaway piece of data so that the scheduler has something to schedule.
-  auto sparsifier = make_data_sparsifier(sparsifier_type_, sparsifier_args_);
+  check_builders();
+}
+
+void TrainingAwareDataSparsity::check_builders() const {
+  auto sparsifier = make_sparsifier_();
+  if (!sparsifier) throw std::invalid_argument(fmt::format("{}: the sparsifier builder returned null", name()));
   at::Tensor probe = at::zeros({4, 4});
   sparsifier->add_data("probe", probe);
-  make_data_scheduler(scheduler_type_, *sparsifier, scheduler_args_);
+  if (!make_scheduler_(*sparsifier)) {
+    throw std::invalid_argument(fmt::format("{}: the scheduler builder returned null", name()));
+  }
+}
+
+std::shared_ptr<TrainingAwareDataSparsity> TrainingAwareDataSparsity::from_config(const Config& config) {
+  const auto options = options_from_config(kType, config, TrainingAwareDataSparsityOptions::fields(), {},
+                                           {"sparsifier", "scheduler"});
+  const detail::ComponentConfig sparsifier =
+      detail::read_component(kType, config, "sparsifier", "data sparsifier", registered_data_sparsifiers());
+  const detail::ComponentConfig scheduler =
+      detail::read_component(kType, config, "scheduler", "data scheduler", registered_data_schedulers());
+  // Each part on its own first, so that an error names the part it is in.
+  std::unique_ptr<BaseDataSparsifier> probe;
+  try {
+    probe = make_data_sparsifier(sparsifier.type, sparsifier.args);
+  } catch (const std::invalid_argument& e) {
+    throw detail::component_error("data sparsifier", sparsifier.type, "sparsifier", e);
+  }
+  try {
+    at::Tensor data = at::zeros({4, 4});
+    probe->add_data("probe", data);
+    make_data_scheduler(scheduler.type, *probe, scheduler.args);
+  } catch (const std::invalid_argument& e) {
+    throw detail::component_error("data scheduler", scheduler.type, "scheduler", e);
+  }
+  return std::make_shared<TrainingAwareDataSparsity>(sparsifier.type, sparsifier.args, scheduler.type, scheduler.args,
+                                                     options);
+}
+
+Config TrainingAwareDataSparsity::to_config() const {
+  Config config;
+  if (!sparsifier_type_.empty()) {
+    config.set("sparsifier", detail::ComponentConfig{sparsifier_type_, sparsifier_args_}.to_config());
+    config.set("scheduler", detail::ComponentConfig{scheduler_type_, scheduler_args_}.to_config());
+  }
+  const Config options = options_to_config(options_, TrainingAwareDataSparsityOptions::fields());
+  for (const auto& [key, value] : options.entries()) config.set(key, value);
+  return config;
+}
+
+void TrainingAwareDataSparsity::check_model(const torch::nn::Module& model) const {
+  detail::check_selects_a_parameter(name(), options_.parameters(), model);
+}
+
+void TrainingAwareDataSparsity::on_fit_start(Trainer& /*trainer*/, TrainingModule& module) {
+  check_model(*module.model());
+  detail::check_copyable(name(), *module.model(), options_.model_factory());
 }
 
 TrainingAwareDataSparsity::~TrainingAwareDataSparsity() { remove_gradient_hooks(); }
 
 void TrainingAwareDataSparsity::on_train_start(Trainer& /*trainer*/, TrainingModule& module) {
-  data_sparsifier_ = make_data_sparsifier(sparsifier_type_, sparsifier_args_);
+  data_sparsifier_ = make_sparsifier_();
   data_sparsifier_->set_replace_warning(false);  // every update re-attaches a fresh copy on purpose
   sparsified_ = deep_copy(*module.model(), options_.model_factory());
   attached_ = attach_parameters(*sparsified_, *data_sparsifier_, options_.parameters());
-  data_scheduler_ = make_data_scheduler(scheduler_type_, *data_sparsifier_, scheduler_args_);
+  data_scheduler_ = make_scheduler_(*data_sparsifier_);
   saved_state_.reset();
 
   live_parameters_.clear();
@@ -160,8 +246,9 @@ void TrainingAwareDataSparsity::on_train_end(Trainer& /*trainer*/, TrainingModul
   attach_parameters(*sparsified_, *data_sparsifier_, options_.parameters(), configs);
   data_sparsifier_->squash_mask();
   report_ = measure_sparsity(*sparsified_, attached_);
-  logger()->info("{}: {} under {}, {:.1f}% zeros in the sparsified copy\n{}", name(), sparsifier_type_,
-                 scheduler_type_, 100.0 * overall_sparsity(report_), format_sparsity_table(report_));
+  logger()->info("{}: {} under {}, {:.1f}% zeros in the sparsified copy\n{}", name(),
+                 sparsifier_type_.empty() ? "the sparsifier" : sparsifier_type_,
+                 scheduler_type_.empty() ? "its scheduler" : scheduler_type_, 100.0 * overall_sparsity(report_), format_sparsity_table(report_));
 }
 
 c10::IValue TrainingAwareDataSparsity::state_dict() const {

@@ -6,6 +6,7 @@
 
 #include "sparsity/closest_match.h"
 #include "sparsity/config.h"
+#include "sparsity/config_error.h"
 #include "sparsity/float_text.h"
 #include "sparsity/message_text.h"
 
@@ -134,9 +135,9 @@ TEST(ConfigYaml, ErrorsGiveLineColumnAndKey) {
   });
   EXPECT_NE(message.find("line 2, column 12"), std::string::npos) << message;
   EXPECT_NE(message.find("'shape'"), std::string::npos) << message;
-  message = error_of([] { Config::from_yaml(YAML::Load("a: 1\nnested:\n  b: 2\n")); });
-  EXPECT_NE(message.find("line 3"), std::string::npos) << message;
-  EXPECT_NE(message.find("'nested'"), std::string::npos) << message;
+  message = error_of([] { Config::from_yaml(YAML::Load("a: 1\nnested:\n  b: [1, {c: 2}]\n")); });
+  EXPECT_NE(message.find("line 3, column 10"), std::string::npos) << message;
+  EXPECT_NE(message.find("'b'"), std::string::npos) << message;
   message = error_of([] { Config::from_yaml(YAML::Load("a: 1\nempty:\n")); });
   EXPECT_NE(message.find("'empty' has no value"), std::string::npos) << message;
   message = error_of([] { Config::from_yaml(YAML::Load("- 1\n- 2\n")); });
@@ -262,6 +263,73 @@ TEST(MessageText, ConfigErrorsQuoteHugeAndHostileValuesSafely) {
   Config huge_key{{blob, 1}};
   const std::string huge = error_of([&] { huge_key.check_keys("Owner", {"name"}); });
   EXPECT_LT(huge.size(), 400u);
+}
+
+}  // namespace
+}  // namespace sparsity
+
+namespace sparsity {
+namespace {
+
+TEST(ConfigYaml, StringListsAndNestedMappingsAreRead) {
+  const Config config = Config::from_yaml(YAML::Load(
+      "include: ['*weight', fc1.bias]\n"
+      "empty: []\n"
+      "quoted_numbers: ['1', '2']\n"
+      "sparsifier: {type: DataNormSparsifier, args: {sparsity_level: 0.5, sparse_block_shape: [1, 4]}}\n"));
+  EXPECT_EQ(config.get<ConfigValue::StringList>("include"), (std::vector<std::string>{"*weight", "fc1.bias"}));
+  EXPECT_STREQ(config.at("empty").type_name(), "int list");
+  EXPECT_EQ(config.get<ConfigValue::StringList>("quoted_numbers"), (std::vector<std::string>{"1", "2"}));
+  const Config sparsifier = config.get<Config>("sparsifier");
+  EXPECT_EQ(sparsifier.get<std::string>("type"), "DataNormSparsifier");
+  EXPECT_EQ(sparsifier.get<Config>("args"), (Config{{"sparsity_level", 0.5}, {"sparse_block_shape", {1, 4}}}));
+  EXPECT_STREQ(config.at("sparsifier").type_name(), "mapping");
+  EXPECT_EQ(config.at("include").to_string(), "[*weight, fc1.bias]");
+  // Written and read back, every type survives.
+  YAML::Emitter out;
+  out << config.to_yaml();
+  EXPECT_EQ(Config::from_yaml(YAML::Load(out.c_str())), config);
+  EXPECT_EQ(Config::from_yaml(YAML::Load(out.c_str())).get<ConfigValue::StringList>("quoted_numbers"),
+            (std::vector<std::string>{"1", "2"}));
+}
+
+TEST(ConfigYaml, ListsOfMixedKindsAreAnErrorAtTheItem) {
+  try {
+    Config::from_yaml(YAML::Load("patterns: [a, 2]\n"));
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "patterns.1");
+    EXPECT_EQ(e.line(), 1);
+    EXPECT_EQ(e.column(), 15);
+    EXPECT_EQ(e.message(), "key 'patterns': list items must be strings, as the first one is, got the integer 2 (quote "
+                           "it for a string)");
+    EXPECT_EQ(std::string(e.what()), "line 1, column 15: " + e.message());
+  }
+}
+
+TEST(ConfigError, GettersAndCheckKeysSayWhichKey) {
+  const Config config{{"level", "high"}, {"nested", Config{{"x", 1}}}};
+  try {
+    config.get<double>("level");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key_path(), (std::vector<std::string>{"level"}));
+    EXPECT_EQ(e.at(), ConfigError::At::kValue);
+    EXPECT_EQ(e.line(), 0);
+  }
+  try {
+    config.check_keys("Owner", {"level", "nestd"});
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "nested");
+    EXPECT_EQ(e.at(), ConfigError::At::kKey);
+    EXPECT_EQ(e.nested_in("args").nested_in("sparsifier").key(), "sparsifier.args.nested");
+    EXPECT_EQ(std::string(e.nested_in("args").what()), e.what());
+  }
+  // A mapping compares by content, and is no other type.
+  EXPECT_EQ(config, (Config{{"nested", Config{{"x", 1.0}}}, {"level", "high"}}));
+  EXPECT_NE(config, (Config{{"nested", Config{{"x", 2}}}, {"level", "high"}}));
+  EXPECT_THROW(config.get<std::string>("nested"), ConfigError);
 }
 
 }  // namespace

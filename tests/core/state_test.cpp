@@ -85,6 +85,22 @@ TEST(SparsifierState, FileRoundTripAndResumeGivesTheSameMasks) {
   expect_same(*original, restored);
 }
 
+TEST(SparsifierState, StringListsAndNestedConfigsInADataGroupRoundTrip) {
+  const fs::path dir = testing::scratch_dir("NestedConfigRoundTrip");
+  const std::string path = (dir / "state.pt").string();
+  const Config rich{{"patterns", ConfigValue::StringList{"*weight", "fc1.*"}},
+                    {"nested", Config{{"level", 0.5}, {"shape", {1, 4}}, {"deeper", Config{{"flag", true}}}}}};
+  ImplementedSparsifier original(rich);
+  original.add_data("w", torch::randn({2, 3}));
+  original.save(path);
+  ImplementedSparsifier restored;
+  restored.load(path);
+  EXPECT_EQ(restored.data_group("w"), rich);
+  EXPECT_EQ(restored.data_group("w").get<Config>("nested").get<Config>("deeper").get<bool>("flag"), true);
+  EXPECT_EQ(restored.data_group("w").get<ConfigValue::StringList>("patterns"),
+            (std::vector<std::string>{"*weight", "fc1.*"}));
+}
+
 TEST(SparsifierState, MasksAreStoredCompactly) {
   DataNormSparsifier s(DataNormSparsifierOptions().sparsity_level(0.01).sparse_block_shape({1, 1}));
   s.add_data("mostly_kept", torch::randn({100, 100}));

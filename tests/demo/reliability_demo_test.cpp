@@ -305,7 +305,7 @@ TEST(ReliabilityConfig, AConfigAtEveryLimitIsRead) {
   }
   const RunConfig config = parse_run_config(text, "big.yaml");
   EXPECT_EQ(config.callbacks.size(), 100u);
-  EXPECT_EQ(config.callbacks.back().include.size(), 1000u);
+  EXPECT_EQ(config.callbacks.back().resolved.get<ConfigValue::StringList>("include").size(), 1000u);
   EXPECT_EQ(config.model.channels.size(), 1000u);
 }
 

@@ -215,17 +215,17 @@ TEST(DemoModel, LossyRunLossAddsThePenalty) {
 
 TEST(DemoRunner, PlanTrainsTheBaselineAndOneRunPerModelChangingCallback) {
   RunConfig config;
-  auto add = [&](CallbackKind kind, const std::string& name, bool apply) {
+  auto add = [&](const std::string& name, bool changes_model, bool lossy) {
     CallbackConfig c;
-    c.kind = kind;
     c.name = name;
-    c.apply_to_model = apply;
+    c.changes_trained_model = changes_model;
+    c.needs_lossy_layers = lossy;
     config.callbacks.push_back(c);
   };
-  add(CallbackKind::PostTrainingDataSparsity, "post", false);
-  add(CallbackKind::TrainingAwareDataSparsity, "aware_live", true);
-  add(CallbackKind::TrainingAwareDataSparsity, "aware_copy", false);
-  add(CallbackKind::LossySparsifierCallback, "lossy", false);
+  add("post", false, false);
+  add("aware_live", true, false);
+  add("aware_copy", false, false);
+  add("lossy", true, true);
   const auto runs = plan_runs(config);
   ASSERT_EQ(runs.size(), 3u);
   EXPECT_EQ(runs[0].name, "dense");

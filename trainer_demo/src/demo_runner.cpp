@@ -45,10 +45,10 @@ std::vector<PlannedRun> plan_runs(const RunConfig& config) {
   std::vector<PlannedRun> runs(1);
   runs[0].name = "dense";
   for (const auto& callback : config.callbacks) {
-    if (callback.changes_trained_model()) {
+    if (callback.changes_trained_model) {
       PlannedRun run;
       run.name = callback.name;
-      run.lossy_layers = callback.kind == CallbackKind::LossySparsifierCallback;
+      run.lossy_layers = callback.needs_lossy_layers;
       run.callbacks.push_back(&callback);
       runs.push_back(std::move(run));
     } else {
@@ -60,57 +60,13 @@ std::vector<PlannedRun> plan_runs(const RunConfig& config) {
 
 namespace {
 
-/// A callback of the config, built; `post` or `aware` is set for the
-/// data-sparsity callbacks (whose models and sparsifiers the demo saves).
+/// A callback of the config, built.
 struct LiveCallback {
   const CallbackConfig* config = nullptr;
-  std::shared_ptr<Callback> callback;
-  std::shared_ptr<PostTrainingDataSparsity> post;
-  std::shared_ptr<TrainingAwareDataSparsity> aware;
-
-  /// The model this callback produced, once the run is over.
-  std::shared_ptr<torch::nn::Module> result_model(const std::shared_ptr<torch::nn::Module>& trained) const {
-    if (post) return post->sparsified();
-    if (aware) return aware->sparsified();
-    return trained;  // the lossy layers' callback converts the trained model itself
-  }
-
-  BaseDataSparsifier* sparsifier() const {
-    if (post) return post->data_sparsifier();
-    if (aware) return aware->data_sparsifier();
-    return nullptr;
-  }
+  std::shared_ptr<SparsifyingCallback> callback;
 };
 
-LiveCallback make_live_callback(const CallbackConfig& config, const DemoData& data) {
-  const ParameterSelection selection{config.include, config.exclude};
-  LiveCallback live{&config, nullptr, nullptr, nullptr};
-  switch (config.kind) {
-    case CallbackKind::PostTrainingDataSparsity:
-      live.callback = live.post = std::make_shared<PostTrainingDataSparsity>(
-          config.sparsifier.type, config.sparsifier.args,
-          PostTrainingDataSparsityOptions().parameters(selection).name(config.name));
-      break;
-    case CallbackKind::TrainingAwareDataSparsity:
-      live.callback = live.aware = std::make_shared<TrainingAwareDataSparsity>(
-          config.sparsifier.type, config.sparsifier.args, config.scheduler->type, config.scheduler->args,
-          TrainingAwareDataSparsityOptions()
-              .parameters(selection)
-              .name(config.name)
-              .apply_to_model(config.apply_to_model)
-              .update_every_n_steps(config.update_every_n_steps));
-      break;
-    case CallbackKind::LossySparsifierCallback: {
-      auto options = LossySparsifierCallbackOptions::from_config(config.lossy_args);
-      // Activation sparsity per epoch on the validation split: the test set
-      // stays unseen until the final evaluation.
-      if (data.has_validation()) options.eval_inputs(data.validation_inputs);
-      live.callback = std::make_shared<LossySparsifierCallback>(options);
-      break;
-    }
-  }
-  return live;
-}
+LiveCallback make_live_callback(const CallbackConfig& config) { return LiveCallback{&config, config.make()}; }
 
 /// An exception's message without LibTorch's C++ backtrace.
 std::string first_line(const std::string& message) {
@@ -139,18 +95,16 @@ void check_before_training(const RunConfig& config, const InputShape& input, int
           "model.lossy: the model has no hidden layer to put a lossy sparsifier after (model.hidden is empty)");
     }
   }
-  // Data-sparsity callbacks always run on the model without lossy layers.
+  // Each callback on the model its run trains: lossy layers only for the one that drives them.
   auto model = build_model(config.model, input, classes, config.seed);
-  std::vector<std::string> names;
-  for (const auto& item : model->named_parameters()) names.push_back(item.key());
   for (const auto& callback : config.callbacks) {
-    if (callback.kind == CallbackKind::LossySparsifierCallback) continue;
-    const ParameterSelection selection{callback.include, callback.exclude};
-    if (std::none_of(names.begin(), names.end(), [&](const std::string& n) { return selection.selects(n); })) {
-      throw std::invalid_argument(fmt::format(
-          "{}: callback '{}' selects no parameter of the model (include: [{}], exclude: [{}]; parameters: {})",
-          callback.location, callback.name, fmt::join(callback.include, ", "), fmt::join(callback.exclude, ", "),
-          fmt::join(names, ", ")));
+    auto trained = callback.needs_lossy_layers ? build_model(config.model, input, classes, config.seed, true,
+                                                             std::make_shared<ActivationCollector>())
+                                               : model;
+    try {
+      callback.make()->check_model(*trained);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(fmt::format("{}: {}", callback.location, e.what()));
     }
   }
 }
@@ -289,7 +243,7 @@ void check_checkpoint(const RunConfig& config, const PlannedRun& run, const fs::
   if (!callback_states.isGenericDict()) throw std::runtime_error("the checkpoint's 'callbacks' is not a dict");
   const c10::impl::GenericDict states = callback_states.toGenericDict();
   for (const CallbackConfig* callback : run.callbacks) {
-    const LiveCallback live = make_live_callback(*callback, data);
+    const LiveCallback live = make_live_callback(*callback);
     const auto found = states.find(live.callback->name());
     if (found == states.end()) continue;  // the Trainer starts such a callback afresh, with a warning
     try {
@@ -427,7 +381,7 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
     Trainer trainer(options);
     std::vector<LiveCallback> callbacks;
     for (const auto* callback : run.callbacks) {
-      callbacks.push_back(make_live_callback(*callback, data));
+      callbacks.push_back(make_live_callback(*callback));
       trainer.add_callback(callbacks.back().callback);
     }
     trainer.fit(module, train, validation ? &*validation : nullptr);
@@ -450,11 +404,11 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
     };
     if (run.name == "dense") evaluate(0, "dense", "", *module.model());
     for (const auto& live : callbacks) {
-      auto model = live.result_model(module.model());
+      auto model = live.callback->sparsified();
       if (!model) throw std::logic_error(fmt::format("callback '{}' produced no model", live.config->name));
       const auto index = static_cast<size_t>(live.config - config.callbacks.data());
-      evaluate(index + 1, live.config->name, to_string(live.config->kind), *model);
-      if (BaseDataSparsifier* sparsifier = live.sparsifier()) {
+      evaluate(index + 1, live.config->name, live.config->type, *model);
+      if (BaseDataSparsifier* sparsifier = live.callback->data_sparsifier()) {
         sparsifier->save((out / "sparsifiers" / (live.config->name + ".pt")).string());
       }
     }

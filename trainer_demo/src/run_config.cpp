@@ -25,25 +25,14 @@
 #include "sparsity/data_scheduler/registry.h"
 #include "sparsity/data_sparsifier/registry.h"
 #include "sparsity/lossy/penalties.h"
-#include "sparsity/plugin/lossy_sparsifier_callback.h"
+#include "sparsity/config_error.h"
+#include "sparsity/plugin/callback_registry.h"
 #include "sparsity/runtime/threads.h"
 #include "yaml_overrides.h"
 
 namespace sparsity::demo {
 
-const char* to_string(CallbackKind kind) {
-  switch (kind) {
-    case CallbackKind::PostTrainingDataSparsity: return "PostTrainingDataSparsity";
-    case CallbackKind::TrainingAwareDataSparsity: return "TrainingAwareDataSparsity";
-    case CallbackKind::LossySparsifierCallback: return "LossySparsifierCallback";
-  }
-  return "?";
-}
-
-bool CallbackConfig::changes_trained_model() const {
-  return (kind == CallbackKind::TrainingAwareDataSparsity && apply_to_model) ||
-         kind == CallbackKind::LossySparsifierCallback;
-}
+std::shared_ptr<SparsifyingCallback> CallbackConfig::make() const { return make_sparsifying_callback(type, args); }
 
 namespace {
 
@@ -58,40 +47,11 @@ const std::vector<std::string> kModelKeys = {"type", "hidden", "channels", "loss
 const std::vector<std::string> kLossyKeys = {"eps", "a", "penalty", "penalty_weight", "l0_b"};
 const std::vector<std::string> kOptimizerKeys = {"type", "lr", "momentum", "weight_decay"};
 const std::vector<std::string> kTrainerKeys = {"epochs", "progress", "checkpoint", "resume", "log_level"};
-const std::vector<std::string> kComponentKeys = {"type", "args"};
 
 const std::vector<std::string> kSources = {"fashion-mnist", "idx", "synthetic"};
 const std::vector<std::string> kModelTypes = {"mlp", "cnn"};
 const std::vector<std::string> kOptimizers = {"sgd", "adam"};
 const std::vector<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "off"};
-
-constexpr CallbackKind kAllKinds[] = {CallbackKind::PostTrainingDataSparsity, CallbackKind::TrainingAwareDataSparsity,
-                                      CallbackKind::LossySparsifierCallback};
-const std::vector<std::string> kLossyCallbackArgs = {"sharpness_factor", "sharpness_period", "convert_to_hard",
-                                                     "eval_batch_size"};
-
-std::vector<std::string> callback_types() {
-  std::vector<std::string> names;
-  for (CallbackKind kind : kAllKinds) names.emplace_back(to_string(kind));
-  return names;
-}
-
-/// The keys a callback entry of `kind` accepts.
-std::vector<std::string> callback_keys(CallbackKind kind) {
-  switch (kind) {
-    case CallbackKind::PostTrainingDataSparsity: return {"type", "name", "sparsifier", "include", "exclude"};
-    case CallbackKind::TrainingAwareDataSparsity:
-      return {"type",           "name",    "sparsifier",
-              "scheduler",      "apply_to_model", "update_every_n_steps",
-              "include",        "exclude"};
-    case CallbackKind::LossySparsifierCallback: {
-      std::vector<std::string> keys = {"type", "name"};
-      keys.insert(keys.end(), kLossyCallbackArgs.begin(), kLossyCallbackArgs.end());
-      return keys;
-    }
-  }
-  return {};
-}
 
 bool contains(const std::vector<std::string>& list, const std::string& word) {
   return std::find(list.begin(), list.end(), word) != list.end();
@@ -154,32 +114,6 @@ std::string describe(const YAML::Node& node) {
 /// node set, which made checking a long list quadratic.
 ConfigValue scalar_value(const YAML::Node& node) { return Config::value_from_yaml("value", node); }
 
-/// Drops a leading "line L, column C: " (Config::from_yaml's) from `message`;
-/// returns the 1-based position it named, if any.
-std::optional<std::pair<int, int>> strip_line_column(std::string& message) {
-  int line = 0;
-  int column = 0;
-  int consumed = 0;
-  if (std::sscanf(message.c_str(), "line %d, column %d: %n", &line, &column, &consumed) == 2 && consumed > 0) {
-    message.erase(0, static_cast<size_t>(consumed));
-    return std::make_pair(line, column);
-  }
-  return std::nullopt;
-}
-
-bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
-
-/// The position of `word` as a whole word in `text`, or npos.
-size_t find_word(const std::string& text, const std::string& word) {
-  for (size_t pos = text.find(word); pos != std::string::npos; pos = text.find(word, pos + 1)) {
-    const bool start_ok = pos == 0 || !is_word_char(text[pos - 1]);
-    const size_t end = pos + word.size();
-    const bool end_ok = end == text.size() || !is_word_char(text[end]);
-    if (start_ok && end_ok) return pos;
-  }
-  return std::string::npos;
-}
-
 class Reader {
  public:
   Reader(std::string source, const std::vector<AppliedOverride>& overrides)
@@ -212,13 +146,6 @@ class Reader {
   /// An error at the key of a mapping entry (unknown or repeated keys).
   [[noreturn]] void fail_at_key(const Value& value, const std::string& message) const {
     raise(location(value, value.key), value.path, message);
-  }
-
-  /// An error at a 1-based position inside `value` (from a nested message).
-  [[noreturn]] void fail_at(const Value& value, std::optional<std::pair<int, int>> position,
-                            const std::string& message) const {
-    if (value.override_text != nullptr || !position) fail(value, message);
-    raise(fmt::format("{}:{}:{}", source_, position->first, position->second), value.path, message);
   }
 
   /// A mapping's entries; no value reads as an empty mapping. Repeated keys
@@ -337,44 +264,65 @@ class Reader {
     return list;
   }
 
-  /// A string or a list of strings (parameter name patterns).
-  std::vector<std::string> patterns(const Value& v) const {
-    std::vector<std::string> list;
-    auto pattern = [&](const Value& p) {
-      if (!p.node.IsScalar()) {
-        fail(p, fmt::format("expected a parameter name pattern (a string) or a list of them, got {}",
-                            describe(p.node)));
-      }
-      if (p.node.Scalar().empty()) fail(p, "expected a parameter name pattern, got an empty string");
-      list.push_back(p.node.Scalar());
-    };
-    if (v.node.IsSequence()) {
-      check_length(v, kMaxListEntries, "list");
-      for (size_t i = 0; i < v.node.size(); ++i) pattern(item(v, v.node[i], i));
-    } else {
-      pattern(v);
-    }
-    return list;
-  }
 
-  /// A mapping of arguments as a Config (scalars and integer lists).
-  std::pair<Config, Mapping> arguments(const Value& v) const {
-    if (v.present() && v.node.IsMap()) check_length(v, kMaxArguments, "mapping of arguments");
-    const Mapping m = mapping(v, nullptr, "a mapping of arguments (name: value)");
-    Config config;
-    for (const auto& [name, entry] : m.entries) config.set(name, argument(name, entry));
-    return {config, m};
-  }
 
-  ConfigValue argument(const std::string& name, const Value& entry) const {
-    if (entry.node.IsSequence()) check_length(entry, kMaxListEntries, "list");
+  /// One entry as a config value (Config::value_from_yaml's rules), its lists
+  /// and mappings within the limits.
+  ConfigValue argument(const Value& owner, const std::string& name, const Value& entry) const {
+    check_sizes(entry);
     try {
       return Config::value_from_yaml(name, entry.node);
-    } catch (const std::invalid_argument& e) {
-      std::string message = e.what();
-      const auto position = strip_line_column(message);
-      fail_at(entry, position, message);
+    } catch (const sparsity::ConfigError& e) {
+      fail_at_key_path(owner, e);
     }
+  }
+
+  /// Fails unless every list and mapping within `v` is within the limits.
+  void check_sizes(const Value& v) const {
+    if (v.node.IsSequence()) check_length(v, kMaxListEntries, "list");
+    if (!v.node.IsMap()) return;
+    check_length(v, kMaxArguments, "mapping of arguments");
+    for (const auto& entry : v.node) {
+      if (entry.second.IsMap() || entry.second.IsSequence()) {
+        check_sizes(child(v, entry.first, entry.second, entry.first.IsScalar() ? entry.first.Scalar() : "?"));
+      }
+    }
+  }
+
+  /// Reports `error`, found in the config read from `owner` (a mapping), at
+  /// the node its key path leads to: at the key itself for an unknown key, at
+  /// the value otherwise, at the deepest node the path reaches when the rest
+  /// is missing.
+  [[noreturn]] void fail_at_key_path(const Value& owner, const sparsity::ConfigError& error) const {
+    Value at = owner;
+    for (const std::string& part : error.key_path()) {
+      if (at.node.IsMap()) {
+        bool found = false;
+        for (const auto& entry : at.node) {
+          if (entry.first.IsScalar() && entry.first.Scalar() == part) {
+            at = child(at, entry.first, entry.second, part);
+            found = true;
+            break;
+          }
+        }
+        if (!found) break;
+      } else if (at.node.IsSequence()) {
+        const size_t index = std::stoul(part);
+        if (index >= at.node.size()) break;
+        at = item(at, at.node[index], index);
+      } else {
+        break;
+      }
+    }
+    // A position found while reading the YAML is exact (the second of two
+    // repeated keys, an item of a list): the walk above finds the path.
+    if (error.line() > 0 && at.override_text == nullptr) {
+      raise(fmt::format("{}:{}:{}", source_, error.line(), error.column()), at.path, error.message());
+    }
+    if (error.at() == sparsity::ConfigError::At::kKey && at.key.IsDefined() && at.path != owner.path) {
+      fail_at_key(at, error.message());
+    }
+    fail(at, error.message());
   }
 
  private:
@@ -503,82 +451,6 @@ void read_trainer(const Reader& r, const Value& v, TrainerConfig& out) {
   if (const Value* x = m.find("log_level")) out.log_level = r.choice(*x, kLogLevels, "log level");
 }
 
-/// Reports `message` at the entry of `arguments` whose key the exception's
-/// message `what` names (the first one it mentions: at its key for an unknown
-/// argument, else at its value), else at `fallback`.
-[[noreturn]] void fail_at_argument(const Reader& r, const Mapping& arguments, const std::string& what,
-                                   const Value& fallback, const std::string& message) {
-  const Value* best = nullptr;
-  size_t best_pos = std::string::npos;
-  for (const auto& [name, value] : arguments.entries) {
-    const size_t pos = find_word(what, name);
-    if (pos < best_pos) {
-      best_pos = pos;
-      best = &value;
-    }
-  }
-  if (best == nullptr) r.fail(fallback, message);
-  if (what.find("unknown argument") != std::string::npos) r.fail_at_key(*best, message);
-  r.fail(*best, message);
-}
-
-/// `sparsifier:` / `scheduler:` of a callback: {type, args}. `kind` is "data
-/// sparsifier" or "data scheduler".
-ComponentConfig read_component(const Reader& r, const Value& v, const std::string& kind,
-                               const std::vector<std::string>& types, Mapping& args_out, Value& type_at) {
-  const std::string expected = fmt::format("a mapping {{type: {}, args: {{...}}}}", types.empty() ? "TYPE" : types.front());
-  if (!v.present()) r.fail(v, fmt::format("expected {}, got nothing", expected));
-  const Mapping m = r.mapping(v, &kComponentKeys, expected);
-  const Value* type = m.find("type");
-  if (type == nullptr) {
-    r.fail(v, fmt::format("missing key 'type': the {} type, one of: {}", kind, one_of(types)));
-  }
-  ComponentConfig out;
-  out.type = r.choice(*type, types, kind + " type");
-  type_at = *type;
-  if (const Value* args = m.find("args")) {
-    auto [config, entries] = r.arguments(*args);
-    out.args = std::move(config);
-    args_out = std::move(entries);
-  } else {
-    args_out = Mapping{m.at_or_self("args"), {}};
-  }
-  return out;
-}
-
-/// Builds the callback's sparsifier (and scheduler) once so that a bad type
-/// or argument is reported now, at its place in the file.
-void check_components(const Reader& r, const CallbackConfig& c, const Mapping& sparsifier_args,
-                      const Value& sparsifier_at, const Mapping* scheduler_args, const Value* scheduler_at) {
-  const Value sparsifier_fallback = sparsifier_args.entries.empty() ? sparsifier_at : sparsifier_args.self;
-  if (const Value* level = sparsifier_args.find("sparsity_level")) {
-    const ConfigValue& value = c.sparsifier.args.at("sparsity_level");
-    double x = 0;
-    if (const auto* i = std::get_if<int64_t>(&value.variant())) x = static_cast<double>(*i);
-    if (const auto* d = std::get_if<double>(&value.variant())) x = *d;
-    if (!(x >= 0.0 && x <= 1.0)) {
-      r.fail(*level, fmt::format("expected a sparsity level in [0, 1], got {}", value.to_string()));
-    }
-  }
-  std::unique_ptr<BaseDataSparsifier> sparsifier;
-  try {
-    sparsifier = make_data_sparsifier(c.sparsifier.type, c.sparsifier.args);
-    sparsifier->add_data("probe", at::zeros({8, 8}, at::kFloat));
-  } catch (const std::exception& e) {
-    fail_at_argument(r, sparsifier_args, e.what(), sparsifier_fallback,
-                     fmt::format("invalid arguments for the {} data sparsifier: {}", c.sparsifier.type, e.what()));
-  }
-  if (c.scheduler && scheduler_args != nullptr && scheduler_at != nullptr) {
-    try {
-      make_data_scheduler(c.scheduler->type, *sparsifier, c.scheduler->args);
-    } catch (const std::exception& e) {
-      const Value fallback = scheduler_args->entries.empty() ? *scheduler_at : scheduler_args->self;
-      fail_at_argument(r, *scheduler_args, e.what(), fallback,
-                       fmt::format("invalid arguments for the {} data scheduler: {}", c.scheduler->type, e.what()));
-    }
-  }
-}
-
 bool valid_name(const std::string& name) {
   if (name.empty()) return false;
   if (name.find_first_not_of('.') == std::string::npos) return false;  // "." and ".." are not file names
@@ -587,10 +459,10 @@ bool valid_name(const std::string& name) {
   });
 }
 
-/// One `callbacks[i]` entry; `name_at` gets its name's value when given,
-/// `type_at` the value of its type.
+/// One `callbacks[i]` entry, not yet built; `name_at` gets its name's value
+/// when given, `type_at` the value of its type.
 CallbackConfig read_callback(const Reader& r, const Value& v, std::optional<Value>& name_at, Value& type_at) {
-  const std::vector<std::string> types = callback_types();
+  const std::vector<std::string> types = registered_callbacks();
   if (!v.node.IsMap()) {
     r.fail(v, fmt::format("expected a callback: a mapping with a 'type' key (one of: {}), got {}", one_of(types),
                           describe(v.node)));
@@ -598,87 +470,35 @@ CallbackConfig read_callback(const Reader& r, const Value& v, std::optional<Valu
   const Mapping m = r.mapping(v, nullptr, "a callback mapping");
   const Value* type = m.find("type");
   if (type == nullptr) r.fail(v, fmt::format("missing key 'type': the callback type, one of: {}", one_of(types)));
-  const std::string type_name = r.choice(*type, types, "callback type");
-  type_at = *type;
-
   CallbackConfig out;
-  for (CallbackKind kind : kAllKinds) {
-    if (type_name == to_string(kind)) out.kind = kind;
-  }
+  out.type = r.choice(*type, types, "callback type");
+  type_at = *type;
   out.location = r.location(v, v.node);
-
-  // Keys: those of this type; a key of another type gets its own message.
-  const std::vector<std::string> accepted = callback_keys(out.kind);
-  for (const auto& [name, entry] : m.entries) {
-    if (contains(accepted, name)) continue;
-    std::vector<std::string> owners;
-    for (CallbackKind kind : kAllKinds) {
-      if (contains(callback_keys(kind), name)) owners.emplace_back(to_string(kind));
-    }
-    if (owners.empty()) r.fail_unknown_key(v, entry, name, accepted);
-    r.fail_at_key(entry, fmt::format("key '{}' does not apply to a {} callback (only to {}); expected one of: {}", name,
-                                     type_name, fmt::join(owners, ", "), one_of(accepted)));
-  }
-
   if (const Value* x = m.find("name")) {
     out.name = r.string(*x);
     name_at = *x;
   }
-
-  if (out.kind == CallbackKind::LossySparsifierCallback) {
-    Config args;
-    std::vector<std::pair<std::string, Value>> given;
-    for (const auto& [name, entry] : m.entries) {
-      if (!contains(kLossyCallbackArgs, name)) continue;
-      args.set(name, r.argument(name, entry));
-      given.emplace_back(name, entry);
-    }
-    try {
-      const LossySparsifierCallbackOptions options = LossySparsifierCallbackOptions::from_config(args);
-      LossySparsifierCallback check(options);  // checks the ranges
-      out.lossy_args.set("sharpness_factor", options.sharpness_factor())
-          .set("sharpness_period", options.sharpness_period())
-          .set("convert_to_hard", options.convert_to_hard())
-          .set("eval_batch_size", options.eval_batch_size());
-    } catch (const std::exception& e) {
-      fail_at_argument(r, Mapping{v, given}, e.what(), v,
-                       fmt::format("invalid LossySparsifierCallback setting: {}", e.what()));
-    }
-    return out;
+  for (const auto& [key, entry] : m.entries) {
+    if (key != "type" && key != "name") out.args.set(key, r.argument(v, key, entry));
   }
-
-  // The data-sparsity callbacks.
-  const Value* sparsifier = m.find("sparsifier");
-  if (sparsifier == nullptr) {
-    r.fail(v, fmt::format("missing key 'sparsifier': a {} callback needs one, e.g. "
-                          "sparsifier: {{type: DataNormSparsifier, args: {{sparsity_level: 0.5}}}}",
-                          type_name));
-  }
-  Mapping sparsifier_args;
-  Value sparsifier_type_at;
-  out.sparsifier =
-      read_component(r, *sparsifier, "data sparsifier", registered_data_sparsifiers(), sparsifier_args, sparsifier_type_at);
-
-  Mapping scheduler_args;
-  Value scheduler_type_at;
-  const Value* scheduler = nullptr;
-  if (out.kind == CallbackKind::TrainingAwareDataSparsity) {
-    scheduler = m.find("scheduler");
-    if (scheduler == nullptr) {
-      r.fail(v, fmt::format("missing key 'scheduler': a TrainingAwareDataSparsity callback needs one, e.g. "
-                            "scheduler: {{type: CubicSLScheduler, args: {{total_t: 100}}}} (types: {})",
-                            one_of(registered_data_schedulers())));
-    }
-    out.scheduler =
-        read_component(r, *scheduler, "data scheduler", registered_data_schedulers(), scheduler_args, scheduler_type_at);
-    if (const Value* x = m.find("apply_to_model")) out.apply_to_model = r.boolean(*x);
-    if (const Value* x = m.find("update_every_n_steps")) out.update_every_n_steps = r.integer_at_least(*x, 0);
-  }
-  if (const Value* x = m.find("include")) out.include = r.patterns(*x);
-  if (const Value* x = m.find("exclude")) out.exclude = r.patterns(*x);
-
-  check_components(r, out, sparsifier_args, *sparsifier, scheduler != nullptr ? &scheduler_args : nullptr, scheduler);
   return out;
+}
+
+/// Builds the callback of `c` once, so that a bad key or value is reported
+/// now, at its place in the file, and records what the demo needs to know of it.
+void build_callback(const Reader& r, const Value& v, CallbackConfig& c) {
+  c.args.set("name", c.name);
+  std::shared_ptr<SparsifyingCallback> callback;
+  try {
+    callback = c.make();
+  } catch (const sparsity::ConfigError& e) {
+    r.fail_at_key_path(v, e);
+  } catch (const std::invalid_argument& e) {
+    r.fail(v, e.what());
+  }
+  c.resolved = callback->to_config();
+  c.changes_trained_model = callback->changes_trained_model();
+  c.needs_lossy_layers = callback->needs_lossy_layers();
 }
 
 /// `callbacks`, with names given and defaulted, and the lossy-layer pairing
@@ -686,6 +506,7 @@ CallbackConfig read_callback(const Reader& r, const Value& v, std::optional<Valu
 void read_callbacks(const Reader& r, const Value* v, RunConfig& config, const std::optional<Value>& lossy_at) {
   std::vector<std::optional<Value>> name_at;
   std::vector<Value> type_at;
+  std::vector<Value> entry_at;
   if (v != nullptr && v->present()) {
     if (!v->node.IsSequence()) {
       r.fail(*v, fmt::format("expected a list of callbacks (entries '- type: ...'), got {}", describe(v->node)));
@@ -694,7 +515,8 @@ void read_callbacks(const Reader& r, const Value* v, RunConfig& config, const st
     for (size_t i = 0; i < v->node.size(); ++i) {
       std::optional<Value> name;
       Value type;
-      config.callbacks.push_back(read_callback(r, r.item(*v, v->node[i], i), name, type));
+      entry_at.push_back(r.item(*v, v->node[i], i));
+      config.callbacks.push_back(read_callback(r, entry_at.back(), name, type));
       name_at.push_back(std::move(name));
       type_at.push_back(std::move(type));
     }
@@ -720,34 +542,37 @@ void read_callbacks(const Reader& r, const Value* v, RunConfig& config, const st
     taken.emplace(name, i);
   }
   // Default names: the type, then TYPE_2, TYPE_3, ... skipping given names.
-  std::map<CallbackKind, int> seen;
+  std::map<std::string, int> seen;
   for (size_t i = 0; i < config.callbacks.size(); ++i) {
     if (name_at[i]) continue;
     CallbackConfig& c = config.callbacks[i];
     std::string name;
     do {
-      const int n = ++seen[c.kind];
-      name = n == 1 ? std::string(to_string(c.kind)) : fmt::format("{}_{}", to_string(c.kind), n);
+      const int n = ++seen[c.type];
+      name = n == 1 ? c.type : fmt::format("{}_{}", c.type, n);
     } while (taken.count(name) != 0);
     c.name = name;
     taken.emplace(name, i);
   }
 
-  // LossySparsifierCallback <-> model.lossy.
+  for (size_t i = 0; i < config.callbacks.size(); ++i) build_callback(r, entry_at[i], config.callbacks[i]);
+
+  // Lossy layers <-> the callback that drives them.
   std::optional<size_t> lossy_callback;
   for (size_t i = 0; i < config.callbacks.size(); ++i) {
-    if (config.callbacks[i].kind != CallbackKind::LossySparsifierCallback) continue;
+    if (!config.callbacks[i].needs_lossy_layers) continue;
     if (lossy_callback) {
-      r.fail(type_at[i], fmt::format("only one LossySparsifierCallback is allowed (callbacks[{}] is one already): "
-                                     "it drives the model's lossy layers",
-                                     *lossy_callback));
+      r.fail(type_at[i], fmt::format("only one callback may drive the model's lossy sparsifier layers (callbacks[{}] "
+                                     "is a {} already)",
+                                     *lossy_callback, config.callbacks[*lossy_callback].type));
     }
     lossy_callback = i;
   }
   if (lossy_callback && !config.model.lossy) {
     r.fail(type_at[*lossy_callback],
-           "a LossySparsifierCallback needs lossy sparsifier layers in the model: expected a model.lossy section "
-           "(e.g. lossy: {penalty: L1, penalty_weight: 0.1})");
+           fmt::format("a {} needs lossy sparsifier layers in the model: expected a model.lossy section "
+                       "(e.g. lossy: {{penalty: L1, penalty_weight: 0.1}})",
+                       config.callbacks[*lossy_callback].type));
   }
   if (config.model.lossy && !lossy_callback && lossy_at) {
     r.fail(*lossy_at, "lossy sparsifier layers need a LossySparsifierCallback to drive them: expected an entry "
@@ -828,24 +653,6 @@ void emit_ints(YAML::Emitter& out, const std::vector<int64_t>& list) {
   out << YAML::EndSeq;
 }
 
-void emit_strings(YAML::Emitter& out, const std::vector<std::string>& list) {
-  out << YAML::Flow << YAML::BeginSeq;
-  for (const auto& s : list) emit_string(out, s);
-  out << YAML::EndSeq;
-}
-
-void emit_component(YAML::Emitter& out, const ComponentConfig& c) {
-  out << YAML::BeginMap;
-  out << YAML::Key << "type" << YAML::Value;
-  emit_string(out, c.type);
-  out << YAML::Key << "args" << YAML::Value;
-  if (c.args.empty()) {
-    out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
-  } else {
-    out << c.args.to_yaml();
-  }
-  out << YAML::EndMap;
-}
 
 }  // namespace
 
@@ -981,32 +788,12 @@ std::string to_yaml_text(const RunConfig& config) {
   if (config.callbacks.empty()) out << YAML::Flow;
   out << YAML::BeginSeq;
   for (const CallbackConfig& c : config.callbacks) {
-    out << YAML::BeginMap;
-    out << YAML::Key << "type" << YAML::Value << to_string(c.kind);
-    out << YAML::Key << "name" << YAML::Value;
-    emit_string(out, c.name);
-    if (c.kind == CallbackKind::LossySparsifierCallback) {
-      // Every option, defaults filled in.
-      const LossySparsifierCallbackOptions options = LossySparsifierCallbackOptions::from_config(c.lossy_args);
-      out << YAML::Key << "sharpness_factor" << YAML::Value << yaml_float(options.sharpness_factor());
-      out << YAML::Key << "sharpness_period" << YAML::Value << options.sharpness_period();
-      out << YAML::Key << "convert_to_hard" << YAML::Value << options.convert_to_hard();
-      out << YAML::Key << "eval_batch_size" << YAML::Value << options.eval_batch_size();
-    } else {
-      out << YAML::Key << "sparsifier" << YAML::Value;
-      emit_component(out, c.sparsifier);
-      if (c.kind == CallbackKind::TrainingAwareDataSparsity) {
-        out << YAML::Key << "scheduler" << YAML::Value;
-        emit_component(out, c.scheduler.value_or(ComponentConfig{}));
-        out << YAML::Key << "apply_to_model" << YAML::Value << c.apply_to_model;
-        out << YAML::Key << "update_every_n_steps" << YAML::Value << c.update_every_n_steps;
-      }
-      out << YAML::Key << "include" << YAML::Value;
-      emit_strings(out, c.include);
-      out << YAML::Key << "exclude" << YAML::Value;
-      emit_strings(out, c.exclude);
+    // The callback's own view, its type and name first.
+    Config entry{{"type", c.type}, {"name", c.name}};
+    for (const auto& [key, value] : c.resolved.entries()) {
+      if (key != "name") entry.set(key, value);
     }
-    out << YAML::EndMap;
+    out << entry.to_yaml();
   }
   out << YAML::EndSeq;
   out << YAML::EndMap;

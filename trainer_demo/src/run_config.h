@@ -5,12 +5,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "sparsity/config.h"
+#include "sparsity/plugin/sparsifying_callback.h"
 
 namespace YAML {
 class Node;
@@ -121,46 +123,32 @@ struct TrainerConfig {
   std::string log_level = "info";
 };
 
-/// `callbacks[i].sparsifier` / `.scheduler`: a type name for the registries
-/// and its arguments.
-struct ComponentConfig {
-  std::string type;
-  Config args;
-};
-
-/// The callback types a config can name.
-enum class CallbackKind { PostTrainingDataSparsity, TrainingAwareDataSparsity, LossySparsifierCallback };
-
-const char* to_string(CallbackKind kind);
-
-/// `callbacks[i]`.
+/// `callbacks[i]`: any callback registered with `register_callback` that is a
+/// SparsifyingCallback. The demo knows no callback type: each entry's keys
+/// (other than `type`) are the callback's own Config, which the callback
+/// reads and checks (`make_sparsifying_callback`), and which it writes back
+/// with every default filled in (`to_config`).
 struct CallbackConfig {
-  CallbackKind kind = CallbackKind::PostTrainingDataSparsity;
+  /// The registered type name.
+  std::string type;
   /// A label for tables, summary.json and file names; default: the type, with
   /// "_2", "_3", ... appended when a type repeats. Unique within a config.
   std::string name;
-  /// Data-sparsity callbacks: required.
-  ComponentConfig sparsifier;
-  /// TrainingAwareDataSparsity: required; others: none.
-  std::optional<ComponentConfig> scheduler;
-  /// TrainingAwareDataSparsity only.
-  bool apply_to_model = false;
-  int64_t update_every_n_steps = 0;
-  /// Parameter name patterns (data-sparsity callbacks).
-  std::vector<std::string> include;
-  std::vector<std::string> exclude;
-  /// LossySparsifierCallback: sharpness_factor, sharpness_period,
-  /// convert_to_hard, eval_batch_size (LossySparsifierCallbackOptions::from_config),
-  /// all four, the defaults filled in.
-  Config lossy_args;
+  /// The entry's keys other than `type`, `name` set to the label: what the
+  /// callback is built from.
+  Config args;
+  /// The callback's own `to_config()`, every default filled in.
+  Config resolved;
+  /// Whether the callback changes the model it trains (and so gets a training
+  /// run of its own), and whether that model needs lossy sparsifier layers.
+  bool changes_trained_model = false;
+  bool needs_lossy_layers = false;
   /// "FILE:LINE:COLUMN" of the entry, for errors found later ("override
   /// 'KEY=VALUE'" for an entry an override put there).
   std::string location;
 
-  /// Whether the callback changes the model it trains (and so gets a
-  /// training run of its own): TrainingAwareDataSparsity with apply_to_model,
-  /// LossySparsifierCallback.
-  bool changes_trained_model() const;
+  /// A new callback of this entry.
+  std::shared_ptr<SparsifyingCallback> make() const;
 };
 
 /// A whole run description.
@@ -193,8 +181,9 @@ RunConfig parse_run_config(const std::string& yaml_text, const std::string& sour
                            const std::vector<std::string>& overrides = {});
 
 /// The resolved config, every default filled in, as YAML text that
-/// `parse_run_config` reads back to an equal config. Sparsifier and scheduler
-/// `args` are written as given: their registries fill in their own defaults.
+/// `parse_run_config` reads back to an equal config. Callbacks are written as
+/// their `to_config()`; sparsifier and scheduler `args` as given (their
+/// registries fill in their own defaults).
 std::string to_yaml_text(const RunConfig& config);
 
 }  // namespace sparsity::demo

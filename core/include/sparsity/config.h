@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <utility>
 #include <variant>
@@ -14,8 +15,11 @@ class Node;
 
 namespace sparsity {
 
-/// One configuration value: a bool, an int64, a double, a string or a list of
-/// int64 (e.g. a block shape).
+class Config;
+
+/// One configuration value: a bool, an int64, a double, a string, a list of
+/// int64 (e.g. a block shape), a list of strings (e.g. parameter name
+/// patterns) or a nested Config (e.g. a callback's `sparsifier: {type, args}`).
 ///
 /// The constructors are explicit about every source type so that `3` becomes an
 /// int64, `0.5` a double and `"L1"` a string (a plain `std::variant` would turn a
@@ -23,11 +27,14 @@ namespace sparsity {
 class ConfigValue {
  public:
   using IntList = std::vector<int64_t>;
-  using Variant = std::variant<bool, int64_t, double, std::string, IntList>;
+  using StringList = std::vector<std::string>;
+  /// A nested Config, shared (values are immutable once set).
+  using Mapping = std::shared_ptr<const Config>;
+  using Variant = std::variant<bool, int64_t, double, std::string, IntList, StringList, Mapping>;
 
   /// The names `type_name()` returns, indexed like `Variant`.
-  static constexpr std::array<const char*, 5> kTypeNames = {"bool", "int", "double", "string",
-                                                            "int list"};
+  static constexpr std::array<const char*, 7> kTypeNames = {"bool",     "int",         "double", "string",
+                                                            "int list", "string list", "mapping"};
 
   ConfigValue(bool v) : value_(v) {}                 // NOLINT(google-explicit-constructor)
   ConfigValue(int v) : value_(int64_t{v}) {}         // NOLINT(google-explicit-constructor)
@@ -43,14 +50,17 @@ class ConfigValue {
   template <size_t N>
   ConfigValue(const std::array<int64_t, N>& v)  // NOLINT(google-explicit-constructor)
       : value_(IntList(v.begin(), v.end())) {}
+  ConfigValue(StringList v) : value_(std::move(v)) {}  // NOLINT(google-explicit-constructor)
+  ConfigValue(const Config& v);                        // NOLINT(google-explicit-constructor)
 
   const Variant& variant() const { return value_; }
-  /// "bool", "int", "double", "string" or "int list".
+  /// "bool", "int", "double", "string", "int list", "string list" or "mapping".
   const char* type_name() const { return kTypeNames[value_.index()]; }
-  /// The value as text: `true`, `3`, `0.5`, `L1`, `[1, 4]`.
+  /// The value as text: `true`, `3`, `0.5`, `L1`, `[1, 4]`, `[a, b]`, `{k: v}`.
   std::string to_string() const;
 
-  /// Numbers compare by value across int and double (3 == 3.0), as in Python.
+  /// Numbers compare by value across int and double (3 == 3.0), as in Python;
+  /// mappings by their content.
   bool operator==(const ConfigValue& other) const;
   bool operator!=(const ConfigValue& other) const { return !(*this == other); }
 
@@ -82,7 +92,8 @@ class Config {
   bool erase(const std::string& key);
 
   /// The value of `key` as a T: bool, int64_t, int, double (also from an int),
-  /// std::string or std::vector<int64_t>. Throws std::invalid_argument naming the
+  /// std::string, std::vector<int64_t>, std::vector<std::string> or Config (a
+  /// nested mapping). Throws ConfigError (a std::invalid_argument) naming the
   /// key when it is missing or has another type.
   template <class T>
   T get(const std::string& key) const;
@@ -98,8 +109,8 @@ class Config {
   size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
 
-  /// Throws std::invalid_argument if a key is not in `accepted`, naming the key,
-  /// `owner` (e.g. "StepSLScheduler") and the accepted keys.
+  /// Throws ConfigError (at the key) if a key is not in `accepted`, naming the
+  /// key, `owner` (e.g. "StepSLScheduler") and the accepted keys.
   void check_keys(const std::string& owner, const std::vector<std::string>& accepted) const;
 
   /// This config with every entry of `overrides` set on top (order: ours first,
@@ -113,11 +124,14 @@ class Config {
   /// `{key: value, ...}` in insertion order.
   std::string to_string() const;
 
-  /// Reads a YAML mapping whose values are scalars or sequences of integers.
-  /// Scalars become bool (`true`/`false`), int, double or string, in that order
-  /// of preference. Errors name the key and the line and column of the node.
+  /// Reads a YAML mapping whose values are scalars, sequences of integers or
+  /// of strings, or mappings (nested Configs). Scalars become bool
+  /// (`true`/`false`), int, double or string, in that order of preference; a
+  /// sequence whose items are all unquoted integers is an int list (an empty
+  /// one too), one of other scalars a string list. Errors name the key and
+  /// the line and column of the node.
   static Config from_yaml(const YAML::Node& node);
-  /// One value by from_yaml's rules (a scalar or a sequence of integers);
+  /// One value by from_yaml's rules;
   /// `key` names it in errors. Unlike putting `node` into a mapping for
   /// from_yaml, this costs the size of `node`, not of its whole document.
   static ConfigValue value_from_yaml(const std::string& key, const YAML::Node& node);
@@ -127,5 +141,7 @@ class Config {
   const ConfigValue* find(const std::string& key) const;
   std::vector<Entry> entries_;
 };
+
+inline ConfigValue::ConfigValue(const Config& v) : value_(std::make_shared<const Config>(v)) {}
 
 }  // namespace sparsity

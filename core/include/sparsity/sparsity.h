@@ -6,6 +6,7 @@
 
 #include "sparsity/closest_match.h"
 #include "sparsity/config.h"
+#include "sparsity/config_error.h"
 #include "sparsity/float_text.h"
 #include "sparsity/data_scheduler/base_data_scheduler.h"
 #include "sparsity/data_scheduler/cubic_sl_scheduler.h"
@@ -25,6 +26,7 @@
 #include "sparsity/lossy/penalties.h"
 #include "sparsity/lossy/sparse_loss.h"
 #include "sparsity/message_text.h"
+#include "sparsity/option_fields.h"
 #include "sparsity/runtime/allocator.h"
 #include "sparsity/runtime/blas_info.h"
 #include "sparsity/runtime/threads.h"

@@ -1,3 +1,4 @@
+#include "sparsity/config_error.h"
 #include "sparsity/data_scheduler/cubic_sl_scheduler.h"
 
 #include <fmt/format.h>
@@ -14,11 +15,11 @@ namespace {
 
 void check(const CubicSLSchedulerOptions& o) {
   if (o.delta_t() < 1)
-    throw std::invalid_argument(fmt::format("CubicSLScheduler: delta_t must be >= 1, got {}", o.delta_t()));
+    throw ConfigError(fmt::format("CubicSLScheduler: delta_t must be >= 1, got {}", o.delta_t()), "delta_t");
   if (o.total_t() < 1)
-    throw std::invalid_argument(fmt::format("CubicSLScheduler: total_t must be >= 1, got {}", o.total_t()));
+    throw ConfigError(fmt::format("CubicSLScheduler: total_t must be >= 1, got {}", o.total_t()), "total_t");
   if (!std::isfinite(o.init_sl()))
-    throw std::invalid_argument(fmt::format("CubicSLScheduler: init_sl must be finite, got {}", o.init_sl()));
+    throw ConfigError(fmt::format("CubicSLScheduler: init_sl must be finite, got {}", o.init_sl()), "init_sl");
 }
 
 }  // namespace

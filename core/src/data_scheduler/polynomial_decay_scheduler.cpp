@@ -1,3 +1,4 @@
+#include "sparsity/config_error.h"
 #include "sparsity/data_scheduler/polynomial_decay_scheduler.h"
 
 #include <fmt/format.h>
@@ -15,16 +16,19 @@ namespace {
 void check(const PolynomialDecaySchedulerOptions& o) {
   const std::string who = "PolynomialDecayScheduler";
   if (o.end_step() <= o.begin_step())
-    throw std::invalid_argument(fmt::format("{}: end_step ({}) must be greater than begin_step ({})", who,
-                                            o.end_step(), o.begin_step()));
+    throw ConfigError(
+        fmt::format("{}: end_step ({}) must be greater than begin_step ({})", who, o.end_step(), o.begin_step()),
+        "end_step");
   if (o.frequency() < 1)
-    throw std::invalid_argument(fmt::format("{}: frequency must be >= 1, got {}", who, o.frequency()));
+    throw ConfigError(fmt::format("{}: frequency must be >= 1, got {}", who, o.frequency()), "frequency");
   if (!(o.power() > 0) || !std::isfinite(o.power()))
-    throw std::invalid_argument(fmt::format("{}: power must be finite and > 0, got {}", who, o.power()));
+    throw ConfigError(fmt::format("{}: power must be finite and > 0, got {}", who, o.power()), "power");
   if (!std::isfinite(o.initial_sparsity()))
-    throw std::invalid_argument(fmt::format("{}: initial_sparsity must be finite, got {}", who, o.initial_sparsity()));
+    throw ConfigError(fmt::format("{}: initial_sparsity must be finite, got {}", who, o.initial_sparsity()),
+                      "initial_sparsity");
   if (o.final_sparsity() && !std::isfinite(*o.final_sparsity()))
-    throw std::invalid_argument(fmt::format("{}: final_sparsity must be finite, got {}", who, *o.final_sparsity()));
+    throw ConfigError(fmt::format("{}: final_sparsity must be finite, got {}", who, *o.final_sparsity()),
+                      "final_sparsity");
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include "sparsity/config_error.h"
 #include "sparsity/data_scheduler/step_sl_scheduler.h"
 
 #include <fmt/format.h>
@@ -13,9 +14,9 @@ namespace {
 
 void check(const StepSLSchedulerOptions& o) {
   if (o.step_size() < 1)
-    throw std::invalid_argument(fmt::format("StepSLScheduler: step_size must be >= 1, got {}", o.step_size()));
+    throw ConfigError(fmt::format("StepSLScheduler: step_size must be >= 1, got {}", o.step_size()), "step_size");
   if (!std::isfinite(o.gamma()) || o.gamma() < 0)
-    throw std::invalid_argument(fmt::format("StepSLScheduler: gamma must be finite and >= 0, got {}", o.gamma()));
+    throw ConfigError(fmt::format("StepSLScheduler: gamma must be finite and >= 0, got {}", o.gamma()), "gamma");
 }
 
 }  // namespace

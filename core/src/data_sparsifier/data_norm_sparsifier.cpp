@@ -1,3 +1,4 @@
+#include "sparsity/config_error.h"
 #include "sparsity/data_sparsifier/data_norm_sparsifier.h"
 
 #include <ATen/ATen.h>
@@ -27,13 +28,13 @@ const std::vector<std::string>& known_keys() {
 // before anything multiplies them.
 void check_block_shape(const std::string& who, const std::vector<int64_t>& shape) {
   if (shape.size() != 2) {
-    throw std::invalid_argument(fmt::format(
-        "{}: sparse_block_shape must be two integers, got [{}]", who, fmt::join(shape, ", ")));
+    throw ConfigError(fmt::format("{}: sparse_block_shape must be two integers, got [{}]", who, fmt::join(shape, ", ")),
+                      "sparse_block_shape");
   }
   if (shape[0] < 1 || shape[1] < 1 || shape[0] > kMaxBlockDim || shape[1] > kMaxBlockDim) {
-    throw std::invalid_argument(fmt::format(
-        "{}: sparse_block_shape must be two integers, each between 1 and {}, got [{}]", who, kMaxBlockDim,
-        fmt::join(shape, ", ")));
+    throw ConfigError(fmt::format("{}: sparse_block_shape must be two integers, each between 1 and {}, got [{}]", who,
+                                  kMaxBlockDim, fmt::join(shape, ", ")),
+                      "sparse_block_shape");
   }
 }
 
@@ -46,8 +47,8 @@ detail::BlockNormMaskParams resolve(const std::string& name, const Config& confi
   detail::BlockNormMaskParams p;
   p.sparsity_level = config.get<double>("sparsity_level");
   if (!std::isfinite(p.sparsity_level)) {
-    throw std::invalid_argument(
-        fmt::format("{}: sparsity_level must be a finite number, got {}", who, p.sparsity_level));
+    throw ConfigError(fmt::format("{}: sparsity_level must be a finite number, got {}", who, p.sparsity_level),
+                      "sparsity_level");
   }
   const auto shape = config.get<std::vector<int64_t>>("sparse_block_shape");
   check_block_shape(who, shape);
@@ -56,11 +57,18 @@ detail::BlockNormMaskParams resolve(const std::string& name, const Config& confi
   const int64_t block_size = p.block_height * p.block_width;
   p.zeros_per_block = config.get_or<int64_t>("zeros_per_block", block_size);
   if (p.zeros_per_block < 0 || p.zeros_per_block > block_size) {
-    throw std::invalid_argument(fmt::format(
-        "{}: zeros_per_block must be between 0 and the block size {} (block shape [{}, {}]), got {}",
-        who, block_size, p.block_height, p.block_width, p.zeros_per_block));
+    throw ConfigError(fmt::format("{}: zeros_per_block must be between 0 and the block size {} (block shape [{}, {}]), "
+                                  "got {}",
+                                  who, block_size, p.block_height, p.block_width, p.zeros_per_block),
+                      "zeros_per_block");
   }
-  p.l2 = norm_from_string(config.get_or<std::string>("norm", "L1")) == Norm::L2;
+  try {
+    p.l2 = norm_from_string(config.get_or<std::string>("norm", "L1")) == Norm::L2;
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(fmt::format("{}: {}", who, e.what()), "norm");
+  }
   return p;
 }
 
@@ -153,14 +161,31 @@ Config DataNormSparsifierOptions::to_config() const {
 DataNormSparsifierOptions DataNormSparsifierOptions::from_config(const Config& config) {
   config.check_keys("DataNormSparsifier", known_keys());
   DataNormSparsifierOptions options;
-  if (config.contains("sparsity_level")) options.sparsity_level(config.get<double>("sparsity_level"));
+  if (config.contains("sparsity_level")) {
+    options.sparsity_level(config.get<double>("sparsity_level"));
+    // Schedulers may take a level past 1 as the reference does; a configured
+    // one outside [0, 1] is a mistake.
+    if (!(options.sparsity_level() >= 0.0 && options.sparsity_level() <= 1.0)) {
+      throw ConfigError(fmt::format("DataNormSparsifier: expected a sparsity level in [0, 1], got {}",
+                                    config.at("sparsity_level").to_string()),
+                        "sparsity_level");
+    }
+  }
   if (config.contains("sparse_block_shape")) {
     const auto shape = config.get<std::vector<int64_t>>("sparse_block_shape");
     check_block_shape("DataNormSparsifier", shape);
     options.sparse_block_shape({shape[0], shape[1]});
   }
   if (config.contains("zeros_per_block")) options.zeros_per_block(config.get<int64_t>("zeros_per_block"));
-  if (config.contains("norm")) options.norm(norm_from_string(config.get<std::string>("norm")));
+  if (config.contains("norm")) {
+    try {
+      options.norm(norm_from_string(config.get<std::string>("norm")));
+    } catch (const ConfigError&) {
+      throw;
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(fmt::format("DataNormSparsifier: {}", e.what()), "norm");
+    }
+  }
   (void)options.to_config();  // a bad value is reported here, not when the sparsifier is built
   return options;
 }

@@ -12,6 +12,7 @@
 #include "sparsity/plugin/model_state.h"
 #include "sparsity/plugin/parameter_selection.h"
 #include "sparsity/plugin/post_training_data_sparsity.h"
+#include "sparsity/plugin/sparsifying_callback.h"
 #include "sparsity/plugin/sparsity_report.h"
 #include "sparsity/plugin/trainer.h"
 #include "sparsity/plugin/training_aware_data_sparsity.h"

@@ -11,7 +11,8 @@
 
 #include "sparsity/config.h"
 #include "sparsity/lossy/activation_sparsity.h"
-#include "sparsity/plugin/callback.h"
+#include "sparsity/option_fields.h"
+#include "sparsity/plugin/sparsifying_callback.h"
 
 namespace sparsity {
 
@@ -22,10 +23,19 @@ namespace sparsity {
 /// LossySparsifierCallbackOptions().sharpness_factor(2.0).sharpness_period(1).eval_inputs(test_images)
 /// ```
 struct LossySparsifierCallbackOptions {
-  /// Reads `sharpness_factor`, `sharpness_period`, `convert_to_hard` and
-  /// `eval_batch_size` (all optional); other keys are an error listing these.
+  /// The config keys, in order: `name`, `sharpness_factor`,
+  /// `sharpness_period`, `convert_to_hard`, `eval_on_validation`,
+  /// `eval_batch_size`. `eval_inputs` has no Config form.
+  static const OptionFields<LossySparsifierCallbackOptions>& fields();
+  /// Reads the keys of `fields()` (all optional); another key is a
+  /// ConfigError listing them.
   static LossySparsifierCallbackOptions from_config(const Config& config);
+  /// Every key of `fields()`: what from_config reads back to equal options.
+  Config to_config() const;
 
+  /// The callback's `name()` (in logs and checkpoints); empty:
+  /// "LossySparsifierCallback".
+  TORCH_ARG(std::string, name) = "";
   /// Every LossySparsifier's sharpness `a` is multiplied by this...
   TORCH_ARG(double, sharpness_factor) = 2.0;
   /// ...every this many epochs (the seed: 2 every epoch).
@@ -36,6 +46,9 @@ struct LossySparsifierCallbackOptions {
   /// (the model must be a Sequential, see `measure_activation_sparsity`);
   /// undefined: not measured.
   TORCH_ARG(at::Tensor, eval_inputs) = {};
+  /// Without `eval_inputs`, measure on the inputs of the Trainer's validation
+  /// data, when `fit` has some (the test set stays unseen).
+  TORCH_ARG(bool, eval_on_validation) = true;
   TORCH_ARG(int64_t, eval_batch_size) = 256;
 };
 
@@ -48,9 +61,17 @@ struct LossySparsifierCallbackOptions {
 ///
 /// Registered for `make_callback` as "LossySparsifierCallback", with the
 /// options above (except `eval_inputs`) as arguments.
-class LossySparsifierCallback : public Callback {
+class LossySparsifierCallback : public SparsifyingCallback {
  public:
   explicit LossySparsifierCallback(LossySparsifierCallbackOptions options = {});
+
+  /// The model whose layers it drove (converted to hard layers at the end
+  /// with `convert_to_hard`); null before `on_train_start`.
+  std::shared_ptr<torch::nn::Module> sparsified() const override { return model_; }
+  bool changes_trained_model() const override { return true; }
+  bool needs_lossy_layers() const override { return true; }
+  Config to_config() const override { return options_.to_config(); }
+  const LossySparsifierCallbackOptions& options() const { return options_; }
 
   /// The last activation sparsity measured, if any.
   const std::optional<ActivationSparsityReport>& report() const { return report_; }
@@ -60,15 +81,19 @@ class LossySparsifierCallback : public Callback {
   void on_train_start(Trainer& trainer, TrainingModule& module) override;
   void on_train_epoch_end(Trainer& trainer, TrainingModule& module) override;
   void on_fit_end(Trainer& trainer, TrainingModule& module) override;
-  std::string name() const override { return "LossySparsifierCallback"; }
+  std::string name() const override { return options_.name().empty() ? "LossySparsifierCallback" : options_.name(); }
 
   c10::IValue state_dict() const override;
   void load_state_dict(const c10::IValue& state) override;
 
  private:
   void measure(TrainingModule& module, const char* when);
+  /// What activation sparsity is measured on; undefined: not measured.
+  at::Tensor eval_inputs(const Trainer& trainer) const;
 
   LossySparsifierCallbackOptions options_;
+  std::shared_ptr<torch::nn::Module> model_;
+  at::Tensor measured_on_;  ///< the inputs of the last measurement
   std::optional<ActivationSparsityReport> report_;
   std::vector<double> sharpness_;           ///< each soft layer's `a` at the last epoch end
   std::vector<double> resumed_sharpness_;   ///< from a checkpoint, applied at on_train_start

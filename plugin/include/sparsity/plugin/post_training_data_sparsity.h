@@ -7,9 +7,10 @@
 #include <vector>
 
 #include "sparsity/config.h"
-#include "sparsity/plugin/callback.h"
+#include "sparsity/option_fields.h"
 #include "sparsity/plugin/model_copy.h"
 #include "sparsity/plugin/parameter_selection.h"
+#include "sparsity/plugin/sparsifying_callback.h"
 #include "sparsity/plugin/sparsity_report.h"
 
 #include "sparsity/plugin/torch_fwd.h"
@@ -20,6 +21,10 @@ class BaseDataSparsifier;
 
 /// Options of `PostTrainingDataSparsity` beyond the reference's.
 struct PostTrainingDataSparsityOptions {
+  /// The config keys: `name`, `include`, `exclude` (the parameter selection's
+  /// patterns: a string or a list of strings). `model_factory` has no Config form.
+  static const OptionFields<PostTrainingDataSparsityOptions>& fields();
+
   /// Which parameters are sparsified (default: all, as the reference).
   TORCH_ARG(ParameterSelection, parameters) = {};
   /// Builds a fresh model when the trained one is not cloneable.
@@ -44,25 +49,50 @@ struct PostTrainingDataSparsityOptions {
 /// trainer.fit(module, train);
 /// auto sparse_model = post->sparsified();
 /// ```
-class PostTrainingDataSparsity : public Callback {
+///
+/// Typed, with the sparsifier built in C++:
+/// ```
+/// auto typed = std::make_shared<sparsity::PostTrainingDataSparsity>(
+///     [] { return std::make_unique<sparsity::DataNormSparsifier>(sparsity::DataNormSparsifierOptions().sparsity_level(0.8)); },
+///     sparsity::PostTrainingDataSparsityOptions().name("post80"));
+/// ```
+///
+/// Registered for `make_callback` as "PostTrainingDataSparsity" with the keys
+/// `sparsifier: {type, args}` and those of the options (`to_config()`).
+class PostTrainingDataSparsity : public SparsifyingCallback {
  public:
+  /// The reference's form: the sparsifier by registered type name and arguments.
   PostTrainingDataSparsity(std::string data_sparsifier_type, Config data_sparsifier_args,
                            PostTrainingDataSparsityOptions options = {});
+  /// The typed form: `make_sparsifier` builds the sparsifier (called once now
+  /// to check it, and at `on_fit_end`).
+  explicit PostTrainingDataSparsity(DataSparsifierBuilder make_sparsifier, PostTrainingDataSparsityOptions options = {});
   ~PostTrainingDataSparsity() override;
 
+  /// Reads {sparsifier: {type, args}, name, include, exclude}; mistakes are
+  /// ConfigErrors with their key path.
+  static std::shared_ptr<PostTrainingDataSparsity> from_config(const Config& config);
+
   /// The sparsified copy; null before `on_fit_end`.
-  std::shared_ptr<torch::nn::Module> sparsified() const { return sparsified_; }
+  std::shared_ptr<torch::nn::Module> sparsified() const override { return sparsified_; }
   /// The sparsifier that sparsified it; null before `on_fit_end`.
-  BaseDataSparsifier* data_sparsifier() const { return data_sparsifier_.get(); }
+  BaseDataSparsifier* data_sparsifier() const override { return data_sparsifier_.get(); }
   /// Per-parameter sparsity of the copy; empty before `on_fit_end`.
   const std::vector<LayerSparsity>& report() const { return report_; }
+  const PostTrainingDataSparsityOptions& options() const { return options_; }
 
+  /// Checks, before training, that the model can be copied (or has a
+  /// model_factory) and that the selection picks a parameter of it.
+  void on_fit_start(Trainer& trainer, TrainingModule& module) override;
   void on_fit_end(Trainer& trainer, TrainingModule& module) override;
+  void check_model(const torch::nn::Module& model) const override;
+  Config to_config() const override;
   std::string name() const override { return options_.name().empty() ? "PostTrainingDataSparsity" : options_.name(); }
 
  private:
-  std::string type_;
+  std::string type_;  ///< empty when built from a DataSparsifierBuilder
   Config args_;
+  DataSparsifierBuilder make_sparsifier_;
   PostTrainingDataSparsityOptions options_;
   std::unique_ptr<BaseDataSparsifier> data_sparsifier_;
   std::shared_ptr<torch::nn::Module> sparsified_;

@@ -88,6 +88,9 @@ class Trainer {
   double last_loss() const { return last_loss_; }
   /// The optimizer of the running `fit`, or nullptr outside it.
   torch::optim::Optimizer* optimizer() const { return optimizer_.get(); }
+  /// The validation data of the running `fit`, or nullptr (none given, or
+  /// outside fit): what callbacks measure on without touching the test set.
+  const DataSource* validation_data() const { return validation_; }
 
   /// Records a metric for the current epoch's row of metrics.csv (and the
   /// epoch's log line), e.g. a callback's sparsity.
@@ -114,6 +117,7 @@ class Trainer {
   TrainerOptions options_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  const DataSource* validation_ = nullptr;
   std::unique_ptr<Impl> impl_;
   int64_t current_epoch_ = 0;
   int64_t start_epoch_ = 0;

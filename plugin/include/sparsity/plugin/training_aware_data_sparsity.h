@@ -10,9 +10,10 @@
 #include <vector>
 
 #include "sparsity/config.h"
-#include "sparsity/plugin/callback.h"
+#include "sparsity/option_fields.h"
 #include "sparsity/plugin/model_copy.h"
 #include "sparsity/plugin/parameter_selection.h"
+#include "sparsity/plugin/sparsifying_callback.h"
 #include "sparsity/plugin/sparsity_report.h"
 
 #include "sparsity/plugin/torch_fwd.h"
@@ -24,6 +25,10 @@ class BaseDataScheduler;
 
 /// Options of `TrainingAwareDataSparsity` beyond the reference's.
 struct TrainingAwareDataSparsityOptions {
+  /// The config keys: `name`, `apply_to_model`, `update_every_n_steps`,
+  /// `include`, `exclude`. `model_factory` has no Config form.
+  static const OptionFields<TrainingAwareDataSparsityOptions>& fields();
+
   /// Which parameters are sparsified (default: all, as the reference).
   TORCH_ARG(ParameterSelection, parameters) = {};
   /// Builds a fresh model when the trained one is not cloneable.
@@ -70,21 +75,52 @@ struct TrainingAwareDataSparsityOptions {
 ///     "CubicSLScheduler", sparsity::Config{{"delta_t", 1}, {"total_t", 5}},
 ///     sparsity::TrainingAwareDataSparsityOptions().apply_to_model(true).parameters({{"*weight"}, {}}));
 /// ```
-class TrainingAwareDataSparsity : public Callback {
+///
+/// Typed, with the sparsifier and scheduler built in C++:
+/// ```
+/// auto typed = std::make_shared<sparsity::TrainingAwareDataSparsity>(
+///     [] { return std::make_unique<sparsity::DataNormSparsifier>(sparsity::DataNormSparsifierOptions().sparsity_level(0.9)); },
+///     [](sparsity::BaseDataSparsifier& s) {
+///       return std::make_unique<sparsity::CubicSLScheduler>(s, sparsity::CubicSLSchedulerOptions().total_t(5));
+///     });
+/// ```
+///
+/// Registered for `make_callback` as "TrainingAwareDataSparsity" with the
+/// keys `sparsifier: {type, args}`, `scheduler: {type, args}` and those of the
+/// options (`to_config()`).
+class TrainingAwareDataSparsity : public SparsifyingCallback {
  public:
+  /// The reference's form: sparsifier and scheduler by registered type name
+  /// and arguments.
   TrainingAwareDataSparsity(std::string data_sparsifier_type, Config data_sparsifier_args,
                             std::string data_scheduler_type, Config data_scheduler_args,
                             TrainingAwareDataSparsityOptions options = {});
+  /// The typed form: the builders are called once now (on a probe) to check
+  /// them, and again at `on_train_start`.
+  TrainingAwareDataSparsity(DataSparsifierBuilder make_sparsifier, DataSchedulerBuilder make_scheduler,
+                            TrainingAwareDataSparsityOptions options = {});
   ~TrainingAwareDataSparsity() override;
 
+  /// Reads {sparsifier: {type, args}, scheduler: {type, args}, name,
+  /// apply_to_model, update_every_n_steps, include, exclude}; mistakes are
+  /// ConfigErrors with their key path.
+  static std::shared_ptr<TrainingAwareDataSparsity> from_config(const Config& config);
+
   /// The latest sparsified copy (sparse for good after `on_train_end`).
-  std::shared_ptr<torch::nn::Module> sparsified() const { return sparsified_; }
-  BaseDataSparsifier* data_sparsifier() const { return data_sparsifier_.get(); }
+  std::shared_ptr<torch::nn::Module> sparsified() const override { return sparsified_; }
+  BaseDataSparsifier* data_sparsifier() const override { return data_sparsifier_.get(); }
   BaseDataScheduler* data_scheduler() const { return data_scheduler_.get(); }
   /// Per-parameter sparsity of the copy at the last update.
   const std::vector<LayerSparsity>& report() const { return report_; }
   const TrainingAwareDataSparsityOptions& options() const { return options_; }
 
+  bool changes_trained_model() const override { return options_.apply_to_model(); }
+  void check_model(const torch::nn::Module& model) const override;
+  Config to_config() const override;
+
+  /// Checks, before training, that the model can be copied (or has a
+  /// model_factory) and that the selection picks a parameter of it.
+  void on_fit_start(Trainer& trainer, TrainingModule& module) override;
   void on_train_start(Trainer& trainer, TrainingModule& module) override;
   void on_train_epoch_start(Trainer& trainer, TrainingModule& module) override;
   void on_train_batch_end(Trainer& trainer, TrainingModule& module) override;
@@ -96,12 +132,15 @@ class TrainingAwareDataSparsity : public Callback {
   void load_state_dict(const c10::IValue& state) override;
 
  private:
+  void check_builders() const;
   void update_masks(Trainer& trainer, TrainingModule& module);
   void apply_masks_to_live_model();
   void remove_gradient_hooks();
 
-  std::string sparsifier_type_, scheduler_type_;
+  std::string sparsifier_type_, scheduler_type_;  ///< empty when built from builders
   Config sparsifier_args_, scheduler_args_;
+  DataSparsifierBuilder make_sparsifier_;
+  DataSchedulerBuilder make_scheduler_;
   TrainingAwareDataSparsityOptions options_;
   std::unique_ptr<BaseDataSparsifier> data_sparsifier_;
   std::unique_ptr<BaseDataScheduler> data_scheduler_;
