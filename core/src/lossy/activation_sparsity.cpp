@@ -2,24 +2,23 @@
 
 #include <ATen/ATen.h>
 #include <torch/nn/modules/container/sequential.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/utils.h>
 
 #include <cstdio>
 #include <stdexcept>
 
+#include "hard_threshold.h"
+#include "layer_kind_table.h"
 #include "sparsity/lossy/lossy_sparsifier.h"
 
 namespace sparsity {
 namespace {
 
+// The layers whose input a sparse kernel could exploit: every kind but
+// Identity (computes nothing) and Bilinear (two inputs).
 bool is_measured_layer(const torch::nn::Module& m) {
-  return dynamic_cast<const torch::nn::LinearImpl*>(&m) || dynamic_cast<const torch::nn::Conv1dImpl*>(&m) ||
-         dynamic_cast<const torch::nn::Conv2dImpl*>(&m) || dynamic_cast<const torch::nn::Conv3dImpl*>(&m) ||
-         dynamic_cast<const torch::nn::ConvTranspose1dImpl*>(&m) ||
-         dynamic_cast<const torch::nn::ConvTranspose2dImpl*>(&m) ||
-         dynamic_cast<const torch::nn::ConvTranspose3dImpl*>(&m);
+  const auto kind = detail::layer_kind_of(m);
+  return kind && *kind != LayerKind::Identity && *kind != LayerKind::Bilinear;
 }
 
 struct Walker {
@@ -52,7 +51,7 @@ struct Walker {
         seen_first = true;
       } else if (auto* soft = dynamic_cast<LossySparsifierImpl*>(module.get())) {
         if (soft_as_hard) {
-          x = x.masked_fill(x.abs() <= soft->eps.abs(), 0);
+          x = detail::hard_threshold(x, soft->eps);
           continue;
         }
       }

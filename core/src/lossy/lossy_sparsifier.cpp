@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "hard_threshold.h"
 #include "sparsity/lossy/activation_collector.h"
 
 namespace sparsity {
@@ -149,7 +150,7 @@ at::Tensor LossySparsifierImpl::forward(const at::Tensor& x) {
   const bool fused = x.device().is_cpu() && eps.device().is_cpu() &&
                      x.scalar_type() == eps.scalar_type() &&
                      (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble);
-  at::Tensor y = hard_   ? x.masked_fill(x.abs() <= eps.detach().abs(), 0)
+  at::Tensor y = hard_   ? detail::hard_threshold(x, eps)
                  : fused ? LossySparsifierFunction::apply(x, eps, options.a())
                  : lossy_formula(x, eps, options.a());
   if (collector_ && is_training()) collector_->record(y);
@@ -178,9 +179,15 @@ void LossyHardSparsifierImpl::pretty_print(std::ostream& stream) const {
 
 double LossyHardSparsifierImpl::threshold() const { return std::abs(eps.item<double>()); }
 
-at::Tensor LossyHardSparsifierImpl::forward(const at::Tensor& x) {
+at::Tensor LossyHardSparsifierImpl::forward(const at::Tensor& x) { return detail::hard_threshold(x, eps); }
+
+namespace detail {
+
+at::Tensor hard_threshold(const at::Tensor& x, const at::Tensor& eps) {
   // masked_fill (not masked_fill_) returns a new tensor: x is left alone.
-  return x.masked_fill(x.abs() <= eps.abs(), 0);
+  return x.masked_fill(x.abs() <= eps.detach().abs(), 0);
 }
+
+}  // namespace detail
 
 }  // namespace sparsity
