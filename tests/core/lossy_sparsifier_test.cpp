@@ -314,6 +314,44 @@ TEST(SparsifierInsertion, ScheduleAndHardConversion) {
   EXPECT_TRUE(torch::equal(holder.s(torch::tensor({0.4f, -0.6f})), torch::tensor({0.0f, -0.6f})));
 }
 
+TEST(SparsifierInsertion, LayerKindNamesAndMessages) {
+  std::vector<std::string> names;
+  for (LayerKind kind : default_layer_kinds()) {
+    names.emplace_back(to_string(kind));
+    EXPECT_EQ(layer_kind_from_string(to_string(kind)), kind);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
+                                             "ConvTranspose2d", "ConvTranspose3d", "Identity", "Bilinear"}));
+  EXPECT_EQ(error_message([] { layer_kind_from_string("linear"); }),
+            "unknown layer kind 'linear' (accepted: Linear, Conv1d, Conv2d, Conv3d, ConvTranspose1d, "
+            "ConvTranspose2d, ConvTranspose3d, Identity, Bilinear)");
+
+  torch::nn::Sequential net(torch::nn::Linear(2, 2));
+  add_sparsifier_layers(*net, 0.1);
+  EXPECT_EQ(error_message([&] { add_sparsifier_layers(*net, INFINITY); }),
+            "add_sparsifier_layers: eps_start must be finite, got inf");
+  EXPECT_EQ(error_message([&] { multiply_sharpness(*net, -1.5); }),
+            "multiply_sharpness: factor must be > 0 and finite, got -1.5");
+  EXPECT_EQ(error_message([] { SharpnessSchedule(SharpnessScheduleOptions().factor(0.25).period(0)); }),
+            "SharpnessSchedule: period must be >= 1, got 0");
+  EXPECT_EQ(error_message([] { SharpnessSchedule(SharpnessScheduleOptions().factor(NAN)); }),
+            "SharpnessSchedule: factor must be > 0 and finite, got nan");
+  EXPECT_EQ(error_message([] { LossySparsifier(LossySparsifierOptions().a(-0.5)); }),
+            "LossySparsifier: a (sharpness) must be > 0 and finite, got -0.5");
+  EXPECT_EQ(error_message([] { l0_penalty(torch::ones({2}), 0.0); }), "L0 penalty: b must be > 0 and finite, got 0");
+  EXPECT_EQ(error_message([] { penalty_from_string("L4"); }),
+            "unknown penalty 'L4' (accepted: L0, L1, L2, normalized_L0, normalized_L1, normalized_L2)");
+  EXPECT_EQ(error_message([] { Sparsified(torch::nn::AnyModule(torch::nn::Linear(2, 2)),
+                                          torch::nn::AnyModule(torch::nn::ReLU())); }),
+            "Sparsified: the second module must be a LossySparsifier or LossyHardSparsifier, got torch::nn::ReLUImpl");
+
+  // A soft layer that is the model itself is switched, once.
+  LossySparsifier alone;
+  EXPECT_EQ(convert_to_hard(*alone), 1);
+  EXPECT_TRUE(alone->hard());
+  EXPECT_EQ(convert_to_hard(*alone), 0);
+}
+
 TEST(ActivationSparsity, CountsZerosInputToLayersAfterTheFirst) {
   torch::nn::Sequential net(torch::nn::Linear(2, 2), torch::nn::ReLU(), torch::nn::Linear(2, 2));
   {

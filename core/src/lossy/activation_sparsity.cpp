@@ -1,6 +1,7 @@
 #include "sparsity/lossy/activation_sparsity.h"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/utils.h>
 
@@ -89,14 +90,15 @@ ActivationSparsityReport measure_activation_sparsity(torch::nn::Module& model, c
                                                      int64_t batch_size, bool soft_as_hard) {
   auto* seq = dynamic_cast<torch::nn::SequentialImpl*>(&model);
   if (seq == nullptr) {
-    throw std::invalid_argument(
+    throw std::invalid_argument(fmt::format(
         "measure_activation_sparsity: the model must be a torch::nn::Sequential (nested Sequentials "
-        "are descended into), got " + model.name() + ": LibTorch has no forward pre-hooks to observe "
-        "the inputs of layers called from a custom forward");
+        "are descended into), got {}: LibTorch has no forward pre-hooks to observe "
+        "the inputs of layers called from a custom forward",
+        model.name()));
   }
   if (batch_size < 1) {
-    throw std::invalid_argument("measure_activation_sparsity: batch_size must be >= 1, got " +
-                                std::to_string(batch_size));
+    throw std::invalid_argument(
+        fmt::format("measure_activation_sparsity: batch_size must be >= 1, got {}", batch_size));
   }
   if (!inputs.defined() || inputs.dim() == 0) {
     throw std::invalid_argument("measure_activation_sparsity: inputs must be a tensor whose first dimension "

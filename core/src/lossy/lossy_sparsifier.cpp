@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <fmt/format.h>
 #include <torch/autograd.h>
 
 #include <cmath>
@@ -18,14 +19,13 @@ namespace {
 
 void check_eps(double eps, const char* who) {
   if (!std::isfinite(eps)) {
-    throw std::invalid_argument(std::string(who) + ": eps must be finite, got " + std::to_string(eps));
+    throw std::invalid_argument(fmt::format("{}: eps must be finite, got {}", who, eps));
   }
 }
 
 void check_a(double a) {
   if (!(a > 0.0) || !std::isfinite(a)) {
-    throw std::invalid_argument("LossySparsifier: a (sharpness) must be > 0 and finite, got " +
-                                std::to_string(a));
+    throw std::invalid_argument(fmt::format("LossySparsifier: a (sharpness) must be > 0 and finite, got {}", a));
   }
 }
 
@@ -144,8 +144,8 @@ double LossySparsifierImpl::threshold() const { return std::abs(eps.item<double>
 
 at::Tensor LossySparsifierImpl::forward(const at::Tensor& x) {
   if (!x.is_floating_point()) {
-    throw std::invalid_argument("LossySparsifier: input must be a floating-point tensor, got " +
-                                std::string(c10::toString(x.scalar_type())));
+    throw std::invalid_argument(
+        fmt::format("LossySparsifier: input must be a floating-point tensor, got {}", c10::toString(x.scalar_type())));
   }
   const bool fused = x.device().is_cpu() && eps.device().is_cpu() &&
                      x.scalar_type() == eps.scalar_type() &&
