@@ -51,4 +51,22 @@ TORCH_MODULE(Sparsified);
 Sparsified sparsified(torch::nn::AnyModule layer, const LossySparsifierOptions& options = {},
                       std::shared_ptr<ActivationCollector> collector = nullptr);
 
+/// The same for a module holder such as `torch::nn::Linear` (LibTorch's
+/// AnyModule constructor is explicit, so a holder does not convert to the
+/// overload above by itself).
+///
+/// Example, in a custom module:
+/// ```
+/// struct Net : torch::nn::Module {
+///   Net() { fc1 = register_module("fc1", sparsity::sparsified(torch::nn::Linear(784, 300))); }
+///   torch::Tensor forward(const torch::Tensor& x) { return fc1(x); }
+///   sparsity::Sparsified fc1{nullptr};
+/// };
+/// ```
+template <typename ModuleType>
+Sparsified sparsified(const torch::nn::ModuleHolder<ModuleType>& layer, const LossySparsifierOptions& options = {},
+                      std::shared_ptr<ActivationCollector> collector = nullptr) {
+  return sparsified(torch::nn::AnyModule(layer), options, std::move(collector));
+}
+
 }  // namespace sparsity
