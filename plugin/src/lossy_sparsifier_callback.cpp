@@ -92,9 +92,12 @@ void LossySparsifierCallback::on_train_start(Trainer& /*trainer*/, TrainingModul
 
 void LossySparsifierCallback::on_train_epoch_end(Trainer& trainer, TrainingModule& module) {
   torch::nn::Module& model = *module.model();
-  if ((trainer.current_epoch() + 1) % options_.sharpness_period() == 0) {
-    multiply_sharpness(model, options_.sharpness_factor());
-  }
+  // The core's schedule, so that a callback-driven run and a hand-written loop
+  // raise the sharpness at the same epochs.
+  SharpnessSchedule(SharpnessScheduleOptions()
+                        .factor(options_.sharpness_factor())
+                        .period(options_.sharpness_period()))
+      .epoch_end(model, trainer.current_epoch());
   sharpness_ = sharpness_of(model);
   measured_on_ = eval_inputs(trainer);
   if (measured_on_.defined()) {

@@ -314,6 +314,95 @@ TEST(SparsifierInsertion, ScheduleAndHardConversion) {
   EXPECT_TRUE(torch::equal(holder.s(torch::tensor({0.4f, -0.6f})), torch::tensor({0.0f, -0.6f})));
 }
 
+// The code of docs/lossy_sparsifier.md and insertion.h: a layer held by a
+// custom module, wrapped with `sparsified(holder)`.
+struct DocNet : torch::nn::Module {
+  DocNet() { fc1 = register_module("fc1", sparsity::sparsified(torch::nn::Linear(784, 300))); }
+  torch::Tensor forward(const torch::Tensor& x) { return fc1(x); }
+  sparsity::Sparsified fc1{nullptr};
+};
+
+TEST(SparsifierInsertion, SparsifiedTakesAModuleHolder) {
+  torch::manual_seed(2);
+  DocNet net;
+  auto linear = net.fc1->ptr<torch::nn::LinearImpl>(0);
+  ASSERT_TRUE(linear);
+  EXPECT_EQ(linear->options.in_features(), 784);
+  EXPECT_EQ(linear->options.out_features(), 300);
+  auto soft = net.fc1->ptr<LossySparsifierImpl>(1);
+  ASSERT_TRUE(soft);
+  EXPECT_FLOAT_EQ(soft->eps.item<float>(), 0.1f);  // LossySparsifierOptions' defaults
+  EXPECT_DOUBLE_EQ(soft->a(), 1.0);
+  EXPECT_EQ(soft->collector(), nullptr);
+  EXPECT_TRUE(net.named_parameters().contains("fc1.0.weight"));
+  EXPECT_TRUE(net.named_parameters().contains("fc1.sparse.eps"));
+
+  at::Tensor x = torch::randn({4, 784});
+  at::Tensor y = net.forward(x);
+  ASSERT_EQ(y.sizes(), (std::vector<int64_t>{4, 300}));
+  EXPECT_TRUE(torch::allclose(y, formula(linear->forward(x), soft->eps, 1.0), 1e-5, 1e-6));
+
+  auto collector = std::make_shared<ActivationCollector>();
+  EXPECT_EQ(attach_collector(net, collector), 1);
+  net.forward(x);
+  ASSERT_EQ(collector->activations().size(), 1u);
+  EXPECT_EQ(collector->activations()[0].sizes(), (std::vector<int64_t>{4, 300}));
+
+  // The wrapper is a container, so even inside a custom module the soft
+  // layer is replaced (not just switched to hard mode).
+  EXPECT_EQ(convert_to_hard(net), 1);
+  EXPECT_TRUE(net.fc1->ptr<LossyHardSparsifierImpl>(1));
+  EXPECT_TRUE(sparsifier_layers(net).empty());
+
+  // Options and collector reach the sparsifier; the AnyModule overload stays.
+  auto conv = sparsified(torch::nn::Conv2d(1, 2, 3), LossySparsifierOptions().eps(-0.3).a(7.0), collector);
+  EXPECT_TRUE(conv->ptr<torch::nn::Conv2dImpl>(0));
+  EXPECT_NEAR(conv->ptr<LossySparsifierImpl>(1)->threshold(), 0.3, 1e-7);
+  EXPECT_DOUBLE_EQ(conv->ptr<LossySparsifierImpl>(1)->a(), 7.0);
+  EXPECT_EQ(conv->ptr<LossySparsifierImpl>(1)->collector(), collector);
+  auto any = sparsified(torch::nn::AnyModule(torch::nn::Identity()), LossySparsifierOptions().eps(0.5));
+  const at::Tensor v = torch::tensor({-2.0f, 0.4f, 0.6f, 3.0f});
+  EXPECT_TRUE(torch::allclose(any(v), formula(v, torch::tensor(0.5f), 1.0), 1e-6, 1e-7));
+}
+
+TEST(SparsifierInsertion, LayerKindNamesAndMessages) {
+  std::vector<std::string> names;
+  for (LayerKind kind : default_layer_kinds()) {
+    names.emplace_back(to_string(kind));
+    EXPECT_EQ(layer_kind_from_string(to_string(kind)), kind);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d",
+                                             "ConvTranspose2d", "ConvTranspose3d", "Identity", "Bilinear"}));
+  EXPECT_EQ(error_message([] { layer_kind_from_string("linear"); }),
+            "unknown layer kind 'linear' (accepted: Linear, Conv1d, Conv2d, Conv3d, ConvTranspose1d, "
+            "ConvTranspose2d, ConvTranspose3d, Identity, Bilinear)");
+
+  torch::nn::Sequential net(torch::nn::Linear(2, 2));
+  add_sparsifier_layers(*net, 0.1);
+  EXPECT_EQ(error_message([&] { add_sparsifier_layers(*net, INFINITY); }),
+            "add_sparsifier_layers: eps_start must be finite, got inf");
+  EXPECT_EQ(error_message([&] { multiply_sharpness(*net, -1.5); }),
+            "multiply_sharpness: factor must be > 0 and finite, got -1.5");
+  EXPECT_EQ(error_message([] { SharpnessSchedule(SharpnessScheduleOptions().factor(0.25).period(0)); }),
+            "SharpnessSchedule: period must be >= 1, got 0");
+  EXPECT_EQ(error_message([] { SharpnessSchedule(SharpnessScheduleOptions().factor(NAN)); }),
+            "SharpnessSchedule: factor must be > 0 and finite, got nan");
+  EXPECT_EQ(error_message([] { LossySparsifier(LossySparsifierOptions().a(-0.5)); }),
+            "LossySparsifier: a (sharpness) must be > 0 and finite, got -0.5");
+  EXPECT_EQ(error_message([] { l0_penalty(torch::ones({2}), 0.0); }), "L0 penalty: b must be > 0 and finite, got 0");
+  EXPECT_EQ(error_message([] { penalty_from_string("L4"); }),
+            "unknown penalty 'L4' (accepted: L0, L1, L2, normalized_L0, normalized_L1, normalized_L2)");
+  EXPECT_EQ(error_message([] { Sparsified(torch::nn::AnyModule(torch::nn::Linear(2, 2)),
+                                          torch::nn::AnyModule(torch::nn::ReLU())); }),
+            "Sparsified: the second module must be a LossySparsifier or LossyHardSparsifier, got torch::nn::ReLUImpl");
+
+  // A soft layer that is the model itself is switched, once.
+  LossySparsifier alone;
+  EXPECT_EQ(convert_to_hard(*alone), 1);
+  EXPECT_TRUE(alone->hard());
+  EXPECT_EQ(convert_to_hard(*alone), 0);
+}
+
 TEST(ActivationSparsity, CountsZerosInputToLayersAfterTheFirst) {
   torch::nn::Sequential net(torch::nn::Linear(2, 2), torch::nn::ReLU(), torch::nn::Linear(2, 2));
   {

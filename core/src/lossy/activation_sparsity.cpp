@@ -1,25 +1,25 @@
 #include "sparsity/lossy/activation_sparsity.h"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <torch/nn/modules/container/sequential.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/utils.h>
 
 #include <cstdio>
 #include <stdexcept>
 
+#include "hard_threshold.h"
+#include "layer_kind_table.h"
 #include "sparsity/lossy/lossy_sparsifier.h"
 
 namespace sparsity {
 namespace {
 
+// The layers whose input a sparse kernel could exploit: every kind but
+// Identity (computes nothing) and Bilinear (two inputs).
 bool is_measured_layer(const torch::nn::Module& m) {
-  return dynamic_cast<const torch::nn::LinearImpl*>(&m) || dynamic_cast<const torch::nn::Conv1dImpl*>(&m) ||
-         dynamic_cast<const torch::nn::Conv2dImpl*>(&m) || dynamic_cast<const torch::nn::Conv3dImpl*>(&m) ||
-         dynamic_cast<const torch::nn::ConvTranspose1dImpl*>(&m) ||
-         dynamic_cast<const torch::nn::ConvTranspose2dImpl*>(&m) ||
-         dynamic_cast<const torch::nn::ConvTranspose3dImpl*>(&m);
+  const auto kind = detail::layer_kind_of(m);
+  return kind && *kind != LayerKind::Identity && *kind != LayerKind::Bilinear;
 }
 
 struct Walker {
@@ -52,7 +52,7 @@ struct Walker {
         seen_first = true;
       } else if (auto* soft = dynamic_cast<LossySparsifierImpl*>(module.get())) {
         if (soft_as_hard) {
-          x = x.masked_fill(x.abs() <= soft->eps.abs(), 0);
+          x = detail::hard_threshold(x, soft->eps);
           continue;
         }
       }
@@ -90,14 +90,15 @@ ActivationSparsityReport measure_activation_sparsity(torch::nn::Module& model, c
                                                      int64_t batch_size, bool soft_as_hard) {
   auto* seq = dynamic_cast<torch::nn::SequentialImpl*>(&model);
   if (seq == nullptr) {
-    throw std::invalid_argument(
+    throw std::invalid_argument(fmt::format(
         "measure_activation_sparsity: the model must be a torch::nn::Sequential (nested Sequentials "
-        "are descended into), got " + model.name() + ": LibTorch has no forward pre-hooks to observe "
-        "the inputs of layers called from a custom forward");
+        "are descended into), got {}: LibTorch has no forward pre-hooks to observe "
+        "the inputs of layers called from a custom forward",
+        model.name()));
   }
   if (batch_size < 1) {
-    throw std::invalid_argument("measure_activation_sparsity: batch_size must be >= 1, got " +
-                                std::to_string(batch_size));
+    throw std::invalid_argument(
+        fmt::format("measure_activation_sparsity: batch_size must be >= 1, got {}", batch_size));
   }
   if (!inputs.defined() || inputs.dim() == 0) {
     throw std::invalid_argument("measure_activation_sparsity: inputs must be a tensor whose first dimension "

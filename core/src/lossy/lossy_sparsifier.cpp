@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <fmt/format.h>
 #include <torch/autograd.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "hard_threshold.h"
 #include "sparsity/lossy/activation_collector.h"
 
 namespace sparsity {
@@ -17,14 +19,13 @@ namespace {
 
 void check_eps(double eps, const char* who) {
   if (!std::isfinite(eps)) {
-    throw std::invalid_argument(std::string(who) + ": eps must be finite, got " + std::to_string(eps));
+    throw std::invalid_argument(fmt::format("{}: eps must be finite, got {}", who, eps));
   }
 }
 
 void check_a(double a) {
   if (!(a > 0.0) || !std::isfinite(a)) {
-    throw std::invalid_argument("LossySparsifier: a (sharpness) must be > 0 and finite, got " +
-                                std::to_string(a));
+    throw std::invalid_argument(fmt::format("LossySparsifier: a (sharpness) must be > 0 and finite, got {}", a));
   }
 }
 
@@ -143,13 +144,13 @@ double LossySparsifierImpl::threshold() const { return std::abs(eps.item<double>
 
 at::Tensor LossySparsifierImpl::forward(const at::Tensor& x) {
   if (!x.is_floating_point()) {
-    throw std::invalid_argument("LossySparsifier: input must be a floating-point tensor, got " +
-                                std::string(c10::toString(x.scalar_type())));
+    throw std::invalid_argument(
+        fmt::format("LossySparsifier: input must be a floating-point tensor, got {}", c10::toString(x.scalar_type())));
   }
   const bool fused = x.device().is_cpu() && eps.device().is_cpu() &&
                      x.scalar_type() == eps.scalar_type() &&
                      (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble);
-  at::Tensor y = hard_   ? x.masked_fill(x.abs() <= eps.detach().abs(), 0)
+  at::Tensor y = hard_   ? detail::hard_threshold(x, eps)
                  : fused ? LossySparsifierFunction::apply(x, eps, options.a())
                  : lossy_formula(x, eps, options.a());
   if (collector_ && is_training()) collector_->record(y);
@@ -178,9 +179,15 @@ void LossyHardSparsifierImpl::pretty_print(std::ostream& stream) const {
 
 double LossyHardSparsifierImpl::threshold() const { return std::abs(eps.item<double>()); }
 
-at::Tensor LossyHardSparsifierImpl::forward(const at::Tensor& x) {
+at::Tensor LossyHardSparsifierImpl::forward(const at::Tensor& x) { return detail::hard_threshold(x, eps); }
+
+namespace detail {
+
+at::Tensor hard_threshold(const at::Tensor& x, const at::Tensor& eps) {
   // masked_fill (not masked_fill_) returns a new tensor: x is left alone.
-  return x.masked_fill(x.abs() <= eps.abs(), 0);
+  return x.masked_fill(x.abs() <= eps.detach().abs(), 0);
 }
+
+}  // namespace detail
 
 }  // namespace sparsity

@@ -1,6 +1,8 @@
 #include "sparsity/lossy/penalties.h"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <stdexcept>
@@ -10,7 +12,7 @@ namespace {
 
 void check_b(double b) {
   if (!(b > 0.0) || !std::isfinite(b)) {
-    throw std::invalid_argument("L0 penalty: b must be > 0 and finite, got " + std::to_string(b));
+    throw std::invalid_argument(fmt::format("L0 penalty: b must be > 0 and finite, got {}", b));
   }
 }
 
@@ -44,7 +46,7 @@ at::Tensor penalty(Penalty kind, const at::Tensor& x, double b) {
     case Penalty::NormalizedL1: return normalized_l1_penalty(x);
     case Penalty::NormalizedL2: return normalized_l2_penalty(x);
   }
-  throw std::invalid_argument("penalty: unknown Penalty value " + std::to_string(static_cast<int>(kind)));
+  throw std::invalid_argument(fmt::format("penalty: unknown Penalty value {}", static_cast<int>(kind)));
 }
 
 const char* to_string(Penalty kind) {
@@ -68,9 +70,8 @@ Penalty penalty_from_string(const std::string& name) {
                        Penalty::NormalizedL1, Penalty::NormalizedL2}) {
     if (name == to_string(kind)) return kind;
   }
-  std::string accepted;
-  for (const auto& n : penalty_names()) accepted += (accepted.empty() ? "" : ", ") + n;
-  throw std::invalid_argument("unknown penalty '" + name + "' (accepted: " + accepted + ")");
+  throw std::invalid_argument(
+      fmt::format("unknown penalty '{}' (accepted: {})", name, fmt::join(penalty_names(), ", ")));
 }
 
 PenaltyFunction make_penalty(Penalty kind, double b) {

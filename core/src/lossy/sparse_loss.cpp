@@ -1,6 +1,7 @@
 #include "sparsity/lossy/sparse_loss.h"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 
 #include <cmath>
 #include <stdexcept>
@@ -17,7 +18,7 @@ SparseLoss::SparseLoss(TaskLoss task_loss, PenaltyFunction penalty, double reg)
 
 void SparseLoss::set_reg(double reg) {
   if (!(reg >= 0.0) || !std::isfinite(reg)) {
-    throw std::invalid_argument("SparseLoss: reg must be >= 0 and finite, got " + std::to_string(reg));
+    throw std::invalid_argument(fmt::format("SparseLoss: reg must be >= 0 and finite, got {}", reg));
   }
   reg_ = reg;
 }
