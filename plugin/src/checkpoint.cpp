@@ -17,15 +17,13 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "sparsity/message_text.h"
 // core's saved-state files (checksummed pickled dicts, written atomically).
 #include "sparsity/state_file.h"
 
 namespace sparsity::detail {
 
 namespace {
-
-std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
-
 
 // Every parameter then every buffer, by qualified name (as state_dict() in Python).
 std::vector<std::pair<std::string, at::Tensor>> named_tensors(const torch::nn::Module& model) {
@@ -38,11 +36,6 @@ std::vector<std::pair<std::string, at::Tensor>> named_tensors(const torch::nn::M
 }
 
 }  // namespace
-
-std::string message_of(const std::exception& e) {
-  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) return c10_error->what_without_backtrace();
-  return e.what();
-}
 
 c10::impl::GenericDict model_state(const torch::nn::Module& model) {
   c10::impl::GenericDict state = new_state_dict();
@@ -60,12 +53,12 @@ void load_model_state(torch::nn::Module& model, const c10::IValue& value) {
     expected.insert(name);
     const auto found = state.find(name);
     if (found == state.end()) {
-      problems.push_back(fmt::format("'{}' (shape {}) is missing from the checkpoint", name, shape_of(tensor)));
+      problems.push_back(fmt::format("'{}' (shape {}) is missing from the checkpoint", name, shape_text(tensor)));
     } else if (!found->value().isTensor()) {
       problems.push_back(fmt::format("'{}' is a {} in the checkpoint, not a tensor", name, found->value().tagKind()));
     } else if (found->value().toTensor().sizes() != tensor.sizes()) {
       problems.push_back(fmt::format("'{}' has shape {} in the checkpoint but {} in the model", name,
-                                     shape_of(found->value().toTensor()), shape_of(tensor)));
+                                     shape_text(found->value().toTensor()), shape_text(tensor)));
     }
   }
   for (const auto& entry : state) {
@@ -135,7 +128,7 @@ void load_optimizer_state(torch::optim::Optimizer& optimizer, const c10::IValue&
   } catch (const std::exception& e) {
     throw std::runtime_error("the optimizer's state does not load into this optimizer (is it another type, or "
                              "over other parameters?): " +
-                             message_of(e));
+                             error_text(e));
   }
 }
 
@@ -153,7 +146,7 @@ void set_cpu_rng_state(const c10::IValue& value) {
   try {
     generator.set_state(value.toTensor());
   } catch (const std::exception& e) {
-    throw std::runtime_error("'rng' is not a state of LibTorch's CPU generator: " + message_of(e));
+    throw std::runtime_error("'rng' is not a state of LibTorch's CPU generator: " + error_text(e));
   }
 }
 

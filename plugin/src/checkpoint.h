@@ -62,7 +62,4 @@ c10::impl::GenericDict read_checkpoint(const std::string& path);
 /// checkpoint[key], or std::runtime_error naming the missing key.
 c10::IValue checkpoint_field(const c10::impl::GenericDict& checkpoint, const std::string& key);
 
-/// An exception's message without LibTorch's C++ backtrace.
-std::string message_of(const std::exception& e);
-
 }  // namespace sparsity::detail

@@ -21,6 +21,7 @@
 #include "progress_line.h"
 #include "sparsity/file_io.h"
 #include "sparsity/logging.h"
+#include "sparsity/message_text.h"
 #include "sparsity/runtime/allocator.h"
 #include "sparsity/runtime/blas_info.h"
 #include "sparsity/runtime/threads.h"
@@ -53,7 +54,7 @@ void call_hook(Trainer& trainer, TrainingModule& module, Hook hook, const char* 
       ((*callback).*hook)(trainer, module);
     } catch (const std::exception& e) {
       throw std::runtime_error(
-          fmt::format("callback '{}' failed in {}: {}", callback->name(), hook_name, detail::message_of(e)));
+          fmt::format("callback '{}' failed in {}: {}", callback->name(), hook_name, error_text(e)));
     } catch (...) {
       throw std::runtime_error(
           fmt::format("callback '{}' failed in {}: an exception of unknown type", callback->name(), hook_name));
@@ -62,8 +63,6 @@ void call_hook(Trainer& trainer, TrainingModule& module, Hook hook, const char* 
 }
 
 #define SPARSITY_CALL_HOOK(hook) call_hook(*this, module, &Callback::hook, #hook)
-
-std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
 
 // The name of every callback; the first name two of them share, if any.
 std::optional<std::string> duplicate_name(const std::vector<std::shared_ptr<Callback>>& callbacks) {
@@ -246,7 +245,7 @@ void Trainer::run_epoch(TrainingModule& module, const DataSource& train) {
     if (loss.numel() != 1)
       throw std::runtime_error(
           fmt::format("TrainingModule::training_step must return a scalar loss, got a tensor of shape {}",
-                      shape_of(loss)));
+                      shape_text(loss)));
     const double value = loss.item<double>();
     if (!std::isfinite(value))
       throw std::runtime_error(fmt::format(
@@ -288,7 +287,7 @@ void Trainer::run_validation(TrainingModule& module, const DataSource& validatio
       if (!output->loss.defined() || output->loss.numel() != 1)
         throw std::runtime_error(fmt::format(
             "TrainingModule::validation_step must return a scalar loss, got {}",
-            output->loss.defined() ? "a tensor of shape " + shape_of(output->loss) : std::string("an undefined tensor")));
+            output->loss.defined() ? "a tensor of shape " + shape_text(output->loss) : std::string("an undefined tensor")));
       const int64_t batch_size = batch.data.dim() > 0 ? batch.data.size(0) : 1;
       loss_sum += output->loss.item<double>() * static_cast<double>(batch_size);
       loss_count += batch_size;
@@ -320,7 +319,7 @@ void Trainer::save_checkpoint(const std::string& path, TrainingModule& module) c
       callbacks.insert(callback->name(), callback->state_dict());
     } catch (const std::exception& e) {
       throw std::runtime_error(
-          fmt::format("callback '{}' failed in state_dict: {}", callback->name(), detail::message_of(e)));
+          fmt::format("callback '{}' failed in state_dict: {}", callback->name(), error_text(e)));
     }
   }
   c10::impl::GenericDict checkpoint(c10::StringType::get(), c10::AnyType::get());
@@ -365,7 +364,7 @@ void Trainer::load_checkpoint(const std::string& path, TrainingModule& module) {
       try {
         callback->load_state_dict(found->value());
       } catch (const std::exception& e) {
-        throw std::runtime_error(fmt::format("callback '{}' failed in load_state_dict: {}", name, detail::message_of(e)));
+        throw std::runtime_error(fmt::format("callback '{}' failed in load_state_dict: {}", name, error_text(e)));
       }
     }
     for (const auto& entry : states) {
@@ -383,7 +382,7 @@ void Trainer::load_checkpoint(const std::string& path, TrainingModule& module) {
     if (!impl_->history.empty()) last_metrics_ = impl_->history.back().values;
     logger()->info("Trainer: resuming from '{}' after epoch {} (global step {})", path, epoch.toInt(), global_step_);
   } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format("cannot resume from the checkpoint '{}': {}", path, detail::message_of(e)));
+    throw std::runtime_error(fmt::format("cannot resume from the checkpoint '{}': {}", path, error_text(e)));
   }
 }
 

@@ -14,6 +14,7 @@
 #include "masked_product.h"
 #include "sparsity/state_file.h"
 #include "sparsity/logging.h"
+#include "sparsity/message_text.h"
 
 namespace sparsity {
 
@@ -29,8 +30,6 @@ void check_name(const std::string& name) {
         "data name '{}' contains '.', which is not allowed (use '_', e.g. 'a_b_weight')", name));
   }
 }
-
-std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
 
 at::Tensor ones_mask_like(const at::Tensor& data) {
   return at::ones(data.sizes(), data.options().dtype(at::kByte).requires_grad(false));
@@ -57,7 +56,7 @@ void check_mask_shape(const std::string& name, const at::Tensor& data, const at:
         "data '{}' has shape {} but its mask has shape {}: the data or its mask was resized after "
         "add_data; register the resized data again with add_data('{}', data, config, "
         "/*reuse_mask=*/false)",
-        name, shape_of(data), shape_of(mask), name));
+        name, shape_text(data), shape_text(mask), name));
   }
 }
 
@@ -119,7 +118,7 @@ at::Tensor BaseDataSparsifier::add_data(const std::string& name, const at::Tenso
     throw std::invalid_argument(fmt::format(
         "cannot reuse the mask of '{}': it has shape {} but the new data has shape {}; "
         "call add_data with reuse_mask=false to start from a fresh mask",
-        name, shape_of(e.mask), shape_of(data)));
+        name, shape_text(e.mask), shape_text(data)));
   }
   if (replace_warning_ && replace_warned_.insert(name).second) {
     logger()->warn(
@@ -325,7 +324,7 @@ void BaseDataSparsifier::load_state_dict(const c10::IValue& value, bool strict) 
                                               c10::toString(e.data.scalar_type())));
     if (!e.mask.sizes().equals(e.data.sizes())) {
       throw std::invalid_argument(fmt::format("{}: mask shape {} differs from data shape {}", where,
-                                              shape_of(e.mask), shape_of(e.data)));
+                                              shape_text(e.mask), shape_text(e.data)));
     }
     // Configs edited or written elsewhere get the checks add_data makes.
     validate_data(name, e.data, e.config);
