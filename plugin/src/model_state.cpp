@@ -6,7 +6,7 @@
 
 #include <stdexcept>
 
-#include "checkpoint.h"
+#include "training_state.h"
 #include "sparsity/file_io.h"
 #include "sparsity/message_text.h"
 #include "sparsity/state_file.h"

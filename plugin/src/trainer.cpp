@@ -19,7 +19,7 @@
 #include "checkpoint.h"
 #include "metrics_csv.h"
 #include "progress_line.h"
-#include "sparsity/file_io.h"
+#include "resume.h"
 #include "sparsity/logging.h"
 #include "sparsity/message_text.h"
 #include "sparsity/runtime/allocator.h"
@@ -38,8 +38,6 @@ struct Trainer::Impl {
   int64_t finished_epochs = 0;
   /// Whether `fit` is running.
   bool running = false;
-  /// The module of the running fit.
-  TrainingModule* module = nullptr;
 };
 
 namespace {
@@ -64,12 +62,16 @@ void call_hook(Trainer& trainer, TrainingModule& module, Hook hook, const char* 
 
 #define SPARSITY_CALL_HOOK(hook) call_hook(*this, module, &Callback::hook, #hook)
 
-// The name of every callback; the first name two of them share, if any.
-std::optional<std::string> duplicate_name(const std::vector<std::shared_ptr<Callback>>& callbacks) {
+// Checkpoints keep callbacks by name: two with one name would share a state.
+void check_distinct_names(const std::vector<std::shared_ptr<Callback>>& callbacks, const char* caller) {
   std::set<std::string> seen;
-  for (const auto& callback : callbacks)
-    if (!seen.insert(callback->name()).second) return callback->name();
-  return std::nullopt;
+  for (const auto& callback : callbacks) {
+    if (!seen.insert(callback->name()).second)
+      throw std::invalid_argument(fmt::format(
+          "{}: two callbacks are named '{}'; checkpoints keep callbacks by name, so give them distinct names "
+          "(override Callback::name())",
+          caller, callback->name()));
+  }
 }
 
 Batch to_device(Batch batch, const c10::Device& device) {
@@ -128,29 +130,19 @@ void Trainer::log(const std::string& key, double value) {
 void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSource* validation) {
   if (impl_->running) throw std::logic_error("Trainer::fit: fit is already running (called from a callback?)");
   const bool write_checkpoints = !options_.output_dir().empty() && options_.checkpoint();
-  if (write_checkpoints || !options_.resume_from().empty()) {
-    if (const auto name = duplicate_name(callbacks_))
-      throw std::invalid_argument(fmt::format(
-          "Trainer::fit: two callbacks are named '{}'; checkpoints keep callbacks by name, so give them distinct "
-          "names (override Callback::name())",
-          *name));
-  }
+  if (write_checkpoints || !options_.resume_from().empty()) check_distinct_names(callbacks_, "Trainer::fit");
   const std::shared_ptr<torch::nn::Module> model = module.model();
   if (!model) throw std::invalid_argument("Trainer::fit: TrainingModule::model() returned null");
 
   // Outside fit, no optimizer and no running state, however fit ends.
   struct Running {
     Trainer& trainer;
-    explicit Running(Trainer& t, TrainingModule& m) : trainer(t) {
-      trainer.impl_->running = true;
-      trainer.impl_->module = &m;
-    }
+    explicit Running(Trainer& t) : trainer(t) { trainer.impl_->running = true; }
     ~Running() {
       trainer.impl_->running = false;
-      trainer.impl_->module = nullptr;
       trainer.optimizer_.reset();
     }
-  } running(*this, module);
+  } running(*this);
 
   current_epoch_ = start_epoch_ = global_step_ = batch_index_ = 0;
   last_loss_ = 0.0;
@@ -174,7 +166,7 @@ void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSou
       throw std::runtime_error(
           fmt::format("Trainer::fit: cannot create the output directory '{}': {}", options_.output_dir(), error.message()));
   }
-  if (!options_.resume_from().empty()) load_checkpoint(options_.resume_from(), module);
+  if (!options_.resume_from().empty()) resume(module);
   current_epoch_ = start_epoch_;
   if (start_epoch_ >= options_.max_epochs())
     logger()->warn("Trainer: the checkpoint '{}' has already run {} epochs and max_epochs is {}: nothing to train",
@@ -195,9 +187,7 @@ void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSou
     impl_->history.push_back(detail::MetricsRow{epoch, global_step_, epoch_metrics_});
     impl_->finished_epochs = epoch + 1;
     last_metrics_ = std::exchange(epoch_metrics_, {});
-    if (!options_.output_dir().empty())
-      write_file_atomically((fs::path(options_.output_dir()) / "metrics.csv").string(),
-                            detail::metrics_csv(impl_->history));
+    detail::write_metrics_csv(options_.output_dir(), impl_->history);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     logger()->info("epoch {}/{}: {} (step {}, {:.1f} s)", epoch + 1, options_.max_epochs(),
                    describe_metrics(last_metrics_), global_step_, seconds);
@@ -215,9 +205,7 @@ void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSou
         impl_->history.back().values[key] = value;
         last_metrics_[key] = value;
       }
-      if (!options_.output_dir().empty())
-        write_file_atomically((fs::path(options_.output_dir()) / "metrics.csv").string(),
-                              detail::metrics_csv(impl_->history));
+      detail::write_metrics_csv(options_.output_dir(), impl_->history);
     }
     epoch_metrics_.clear();
   }
@@ -305,85 +293,25 @@ void Trainer::run_validation(TrainingModule& module, const DataSource& validatio
 void Trainer::save_checkpoint(const std::string& path, TrainingModule& module) const {
   if (!impl_->running || !optimizer_)
     throw std::logic_error("Trainer::save_checkpoint: there is no running fit to save (call it from a callback)");
-  if (const auto name = duplicate_name(callbacks_))
-    throw std::invalid_argument(fmt::format(
-        "Trainer::save_checkpoint: two callbacks are named '{}'; give them distinct names (override "
-        "Callback::name())",
-        *name));
+  check_distinct_names(callbacks_, "Trainer::save_checkpoint");
   const std::shared_ptr<torch::nn::Module> model = module.model();
   if (!model) throw std::invalid_argument("Trainer::save_checkpoint: TrainingModule::model() returned null");
-
-  c10::impl::GenericDict callbacks(c10::StringType::get(), c10::AnyType::get());
-  for (const auto& callback : callbacks_) {
-    try {
-      callbacks.insert(callback->name(), callback->state_dict());
-    } catch (const std::exception& e) {
-      throw std::runtime_error(
-          fmt::format("callback '{}' failed in state_dict: {}", callback->name(), error_text(e)));
-    }
-  }
-  c10::impl::GenericDict checkpoint(c10::StringType::get(), c10::AnyType::get());
-  checkpoint.insert("format", std::string(detail::kCheckpointFormat));
-  checkpoint.insert("version", detail::kCheckpointVersion);
-  checkpoint.insert("epoch", impl_->finished_epochs - 1);
-  checkpoint.insert("global_step", global_step_);
-  checkpoint.insert("model", detail::model_state(*model));
-  checkpoint.insert("optimizer", detail::optimizer_state(*optimizer_));
-  checkpoint.insert("rng", detail::cpu_rng_state());
-  checkpoint.insert("callbacks", callbacks);
-  checkpoint.insert("metrics_history", detail::metrics_to_ivalue(impl_->history));
-  detail::write_checkpoint(path, checkpoint);
+  detail::write_checkpoint(path, detail::CheckpointContent{impl_->finished_epochs - 1, global_step_, *model, *optimizer_,
+                                                           callbacks_, impl_->history});
 }
 
-void Trainer::load_checkpoint(const std::string& path, TrainingModule& module) {
-  const c10::impl::GenericDict checkpoint = detail::read_checkpoint(path);
-  try {
-    const c10::IValue epoch = detail::checkpoint_field(checkpoint, "epoch");
-    const c10::IValue global_step = detail::checkpoint_field(checkpoint, "global_step");
-    if (!epoch.isInt() || epoch.toInt() < -1 || !global_step.isInt() || global_step.toInt() < 0)
-      throw std::runtime_error("'epoch' or 'global_step' is not a valid count");
-    std::vector<detail::MetricsRow> history =
-        detail::metrics_from_ivalue(detail::checkpoint_field(checkpoint, "metrics_history"));
-    const c10::IValue callback_states = detail::checkpoint_field(checkpoint, "callbacks");
-    if (!callback_states.isGenericDict()) throw std::runtime_error("'callbacks' is not a dict");
-
-    detail::load_model_state(*module.model(), detail::checkpoint_field(checkpoint, "model"));
-    detail::load_optimizer_state(*optimizer_, detail::checkpoint_field(checkpoint, "optimizer"), options_.device());
-    detail::set_cpu_rng_state(detail::checkpoint_field(checkpoint, "rng"));
-
-    const c10::impl::GenericDict states = callback_states.toGenericDict();
-    std::set<std::string> registered;
-    for (const auto& callback : callbacks_) {
-      const std::string name = callback->name();
-      registered.insert(name);
-      const auto found = states.find(name);
-      if (found == states.end()) {
-        logger()->warn("Trainer: the checkpoint '{}' has no state for callback '{}'; it starts afresh", path, name);
-        continue;
-      }
-      try {
-        callback->load_state_dict(found->value());
-      } catch (const std::exception& e) {
-        throw std::runtime_error(fmt::format("callback '{}' failed in load_state_dict: {}", name, error_text(e)));
-      }
-    }
-    for (const auto& entry : states) {
-      const std::string name = entry.key().isString() ? entry.key().toStringRef() : "?";
-      if (registered.count(name) == 0)
-        logger()->warn("Trainer: the checkpoint '{}' has the state of callback '{}', which is not registered; "
-                       "it is ignored",
-                       path, name);
-    }
-
-    impl_->history = std::move(history);
-    impl_->finished_epochs = epoch.toInt() + 1;
-    start_epoch_ = epoch.toInt() + 1;
-    global_step_ = global_step.toInt();
-    if (!impl_->history.empty()) last_metrics_ = impl_->history.back().values;
-    logger()->info("Trainer: resuming from '{}' after epoch {} (global step {})", path, epoch.toInt(), global_step_);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format("cannot resume from the checkpoint '{}': {}", path, error_text(e)));
-  }
+void Trainer::resume(TrainingModule& module) {
+  // fit's own optimizer takes the checkpoint's state as the check: if anything
+  // else fails, fit throws and discards it.
+  const detail::ResumePoint point =
+      detail::check_resume_point(options_.resume_from(), *module.model(), *optimizer_, callbacks_, options_.device());
+  detail::apply_resume_point(point, *module.model());
+  impl_->history = point.history;
+  impl_->finished_epochs = point.epoch + 1;
+  start_epoch_ = point.epoch + 1;
+  global_step_ = point.global_step;
+  if (!impl_->history.empty()) last_metrics_ = impl_->history.back().values;
+  logger()->info("Trainer: resuming from '{}' after epoch {} (global step {})", point.path, point.epoch, global_step_);
 }
 
 }  // namespace sparsity

@@ -109,7 +109,7 @@ class Trainer {
   struct Impl;
   void run_epoch(TrainingModule& module, const DataSource& train);
   void run_validation(TrainingModule& module, const DataSource& validation);
-  void load_checkpoint(const std::string& path, TrainingModule& module);
+  void resume(TrainingModule& module);
 
   TrainerOptions options_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
