@@ -300,6 +300,19 @@ void Trainer::save_checkpoint(const std::string& path, TrainingModule& module) c
                                                            callbacks_, impl_->history});
 }
 
+void Trainer::check_resume(TrainingModule& module) const {
+  if (options_.resume_from().empty())
+    throw std::invalid_argument("Trainer::check_resume: TrainerOptions::resume_from is empty: no checkpoint to check");
+  check_distinct_names(callbacks_, "Trainer::check_resume");
+  const std::shared_ptr<torch::nn::Module> model = module.model();
+  if (!model) throw std::invalid_argument("Trainer::check_resume: TrainingModule::model() returned null");
+  // Loading is the only check of an optimizer's state: a scratch one takes it.
+  const std::unique_ptr<torch::optim::Optimizer> scratch = module.configure_optimizers();
+  if (!scratch)
+    throw std::invalid_argument("Trainer::check_resume: TrainingModule::configure_optimizers() returned null");
+  detail::check_resume_point(options_.resume_from(), *model, *scratch, callbacks_, options_.device());
+}
+
 void Trainer::resume(TrainingModule& module) {
   // fit's own optimizer takes the checkpoint's state as the check: if anything
   // else fails, fit throws and discards it.
