@@ -31,7 +31,8 @@ inline constexpr size_t kMessageTextLimit = 120;
 /// ```
 std::string message_text(std::string_view text, size_t limit = kMessageTextLimit);
 
-/// A tensor's shape as error messages write it: "[3, 4]", "[]" for a scalar.
+/// A tensor's shape as error messages write it: "[3, 4]", "[]" for a scalar,
+/// "(undefined)" for an undefined tensor (whose sizes() would throw).
 std::string shape_text(const at::Tensor& tensor);
 
 /// The message of `error` without LibTorch's C++ backtrace: a `c10::Error`'s
