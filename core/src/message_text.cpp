@@ -1,6 +1,9 @@
 #include "sparsity/message_text.h"
 
+#include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace sparsity {
 
@@ -59,6 +62,18 @@ std::string message_text(std::string_view text, size_t limit) {
     i += consumed;
   }
   return out;
+}
+
+std::string shape_text(const at::Tensor& tensor) {
+  // A message about a bad tensor must not fail itself: sizes() of an undefined one throws.
+  if (!tensor.defined()) return "(undefined)";
+  return fmt::format("[{}]", fmt::join(tensor.sizes(), ", "));
+}
+
+std::string error_text(const std::exception& error) {
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&error)) return c10_error->what_without_backtrace();
+  const std::string message = error.what();
+  return message.substr(0, message.find("\nException raised from"));
 }
 
 }  // namespace sparsity

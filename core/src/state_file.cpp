@@ -18,6 +18,7 @@
 #include "config_ivalue.h"
 #include "pickle_prescan.h"
 #include "sparsity/file_io.h"
+#include "sparsity/message_text.h"
 #include "state_checksum.h"
 
 namespace sparsity {
@@ -39,11 +40,6 @@ bool ends_with_zip_end_record(const std::vector<char>& bytes) {
   if (bytes.size() < kRecord) return false;
   const char* end = bytes.data() + bytes.size() - kRecord;
   return end[0] == 'P' && end[1] == 'K' && end[2] == 5 && end[3] == 6 && end[20] == 0 && end[21] == 0;
-}
-
-std::string message_of(const std::exception& e) {
-  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) return c10_error->what_without_backtrace();
-  return e.what();
 }
 
 // LibTorch's MemoryReadAdapter copies whatever range the zip reader asks for;
@@ -91,8 +87,8 @@ void check_tensor_in_bounds(const at::Tensor& t, uint64_t record_bytes) {
   const auto item = static_cast<uint64_t>(t.element_size());
   if (!last || t.storage_offset() < 0 || static_cast<uint64_t>(*last) >= bytes / item) {
     throw std::invalid_argument(fmt::format(
-        "a tensor of shape [{}], strides [{}] and offset {} reaches past its storage of {} bytes",
-        fmt::join(t.sizes(), ", "), fmt::join(t.strides(), ", "), t.storage_offset(), bytes));
+        "a tensor of shape {}, strides [{}] and offset {} reaches past its storage of {} bytes", shape_text(t),
+        fmt::join(t.strides(), ", "), t.storage_offset(), bytes));
   }
 }
 
@@ -174,7 +170,7 @@ c10::IValue load_state_file(const std::string& path, const std::string& what) {
       throw std::invalid_argument("the content does not match its checksum");
     return root;
   } catch (const std::exception& e) {
-    throw fail("the file is truncated or corrupt (" + message_of(e) + ")");
+    throw fail("the file is truncated or corrupt (" + error_text(e) + ")");
   }
 }
 

@@ -45,4 +45,6 @@ c10::IValue Callback::state_dict() const {
 
 void Callback::load_state_dict(const c10::IValue& /*state*/) {}
 
+void Callback::check_state_dict(const c10::IValue& /*state*/) const {}
+
 }  // namespace sparsity

@@ -1,161 +1,17 @@
 #include "checkpoint.h"
 
-#include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <torch/nn/module.h>
-#include <torch/optim/optimizer.h>
-#include <torch/serialize/input-archive.h>
-#include <torch/serialize/output-archive.h>
 
-#include <cstring>
 #include <filesystem>
-#include <mutex>
-#include <optional>
-#include <set>
-#include <sstream>
 #include <stdexcept>
+#include <system_error>
 
+#include "sparsity/message_text.h"
 // core's saved-state files (checksummed pickled dicts, written atomically).
 #include "sparsity/state_file.h"
+#include "training_state.h"
 
 namespace sparsity::detail {
-
-namespace {
-
-std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
-
-
-// Every parameter then every buffer, by qualified name (as state_dict() in Python).
-std::vector<std::pair<std::string, at::Tensor>> named_tensors(const torch::nn::Module& model) {
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
-  for (const auto& item : model.named_parameters(/*recurse=*/true))
-    if (item.value().defined()) tensors.emplace_back(item.key(), item.value());
-  for (const auto& item : model.named_buffers(/*recurse=*/true))
-    if (item.value().defined()) tensors.emplace_back(item.key(), item.value());
-  return tensors;
-}
-
-}  // namespace
-
-std::string message_of(const std::exception& e) {
-  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) return c10_error->what_without_backtrace();
-  return e.what();
-}
-
-c10::impl::GenericDict model_state(const torch::nn::Module& model) {
-  c10::impl::GenericDict state = new_state_dict();
-  for (const auto& [name, tensor] : named_tensors(model)) state.insert(name, tensor.detach().to(at::kCPU));
-  return state;
-}
-
-void load_model_state(torch::nn::Module& model, const c10::IValue& value) {
-  if (!value.isGenericDict()) throw std::runtime_error(fmt::format("'model' is a {}, not a dict", value.tagKind()));
-  const c10::impl::GenericDict state = value.toGenericDict();
-  std::vector<std::string> problems;
-  std::set<std::string> expected;
-  const auto tensors = named_tensors(model);
-  for (const auto& [name, tensor] : tensors) {
-    expected.insert(name);
-    const auto found = state.find(name);
-    if (found == state.end()) {
-      problems.push_back(fmt::format("'{}' (shape {}) is missing from the checkpoint", name, shape_of(tensor)));
-    } else if (!found->value().isTensor()) {
-      problems.push_back(fmt::format("'{}' is a {} in the checkpoint, not a tensor", name, found->value().tagKind()));
-    } else if (found->value().toTensor().sizes() != tensor.sizes()) {
-      problems.push_back(fmt::format("'{}' has shape {} in the checkpoint but {} in the model", name,
-                                     shape_of(found->value().toTensor()), shape_of(tensor)));
-    }
-  }
-  for (const auto& entry : state) {
-    const std::string name = entry.key().isString() ? entry.key().toStringRef() : entry.key().tagKind();
-    if (expected.count(name) == 0) problems.push_back(fmt::format("'{}' is in the checkpoint but not in the model", name));
-  }
-  if (!problems.empty())
-    throw std::runtime_error(fmt::format("the model does not match the checkpoint's: {}", fmt::join(problems, "; ")));
-  at::NoGradGuard no_grad;
-  for (const auto& [name, tensor] : tensors) {
-    at::Tensor target = tensor;  // shares the module's tensor
-    target.copy_(state.at(name).toTensor());
-  }
-}
-
-namespace {
-
-// LibTorch's Optimizer::load restores the per-parameter state but not the
-// param groups' options, so a learning rate changed during training (by a
-// scheduler or a callback) would be lost; the archive carries them as well.
-const char* const kLearningRatesKey = "sparsity/learning_rates";
-
-std::optional<std::vector<double>> learning_rates(const torch::optim::Optimizer& optimizer) {
-  std::vector<double> rates;
-  try {
-    for (const auto& group : optimizer.param_groups()) rates.push_back(group.options().get_lr());
-  } catch (const std::exception&) {
-    return std::nullopt;  // options of a custom optimizer without get_lr()
-  }
-  return rates;
-}
-
-}  // namespace
-
-at::Tensor optimizer_state(const torch::optim::Optimizer& optimizer) {
-  torch::serialize::OutputArchive archive;
-  optimizer.save(archive);
-  if (const auto rates = learning_rates(optimizer))
-    archive.write(kLearningRatesKey, at::tensor(*rates, at::kDouble), /*is_buffer=*/true);
-  std::ostringstream stream;
-  archive.save_to(stream);
-  const std::string bytes = stream.str();
-  at::Tensor tensor = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
-  if (!bytes.empty()) std::memcpy(tensor.data_ptr<uint8_t>(), bytes.data(), bytes.size());
-  return tensor;
-}
-
-void load_optimizer_state(torch::optim::Optimizer& optimizer, const c10::IValue& value, c10::Device device) {
-  if (!value.isTensor() || value.toTensor().scalar_type() != at::kByte || value.toTensor().dim() != 1)
-    throw std::runtime_error("'optimizer' is not a 1-D uint8 tensor of the optimizer's archive");
-  const at::Tensor bytes = value.toTensor().contiguous();
-  try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), static_cast<size_t>(bytes.numel()),
-                      device);
-    optimizer.load(archive);
-    at::Tensor rates;
-    if (archive.try_read(kLearningRatesKey, rates, /*is_buffer=*/true)) {
-      rates = rates.to(at::kCPU);
-      if (rates.numel() != static_cast<int64_t>(optimizer.param_groups().size()))
-        throw std::runtime_error(fmt::format("the checkpoint has the learning rates of {} param groups, the optimizer "
-                                             "has {}",
-                                             rates.numel(), optimizer.param_groups().size()));
-      for (size_t i = 0; i < optimizer.param_groups().size(); ++i)
-        optimizer.param_groups()[i].options().set_lr(rates[static_cast<int64_t>(i)].item<double>());
-    }
-  } catch (const std::exception& e) {
-    throw std::runtime_error("the optimizer's state does not load into this optimizer (is it another type, or "
-                             "over other parameters?): " +
-                             message_of(e));
-  }
-}
-
-at::Tensor cpu_rng_state() {
-  at::Generator generator = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  return generator.get_state();
-}
-
-void set_cpu_rng_state(const c10::IValue& value) {
-  if (!value.isTensor() || value.toTensor().scalar_type() != at::kByte)
-    throw std::runtime_error("'rng' is not a uint8 tensor of a generator state");
-  at::Generator generator = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  try {
-    generator.set_state(value.toTensor());
-  } catch (const std::exception& e) {
-    throw std::runtime_error("'rng' is not a state of LibTorch's CPU generator: " + message_of(e));
-  }
-}
 
 c10::IValue metrics_to_ivalue(const std::vector<MetricsRow>& rows) {
   c10::impl::GenericList list(c10::DictType::create(c10::StringType::get(), c10::AnyType::get()));
@@ -197,7 +53,25 @@ std::vector<MetricsRow> metrics_from_ivalue(const c10::IValue& value) {
   return rows;
 }
 
-void write_checkpoint(const std::string& path, const c10::impl::GenericDict& checkpoint) {
+void write_checkpoint(const std::string& path, const CheckpointContent& content) {
+  c10::impl::GenericDict callbacks = new_state_dict();
+  for (const auto& callback : content.callbacks) {
+    try {
+      callbacks.insert(callback->name(), callback->state_dict());
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("callback '{}' failed in state_dict: {}", callback->name(), error_text(e)));
+    }
+  }
+  c10::impl::GenericDict checkpoint = new_state_dict();
+  checkpoint.insert("format", std::string(kCheckpointFormat));
+  checkpoint.insert("version", kCheckpointVersion);
+  checkpoint.insert("epoch", content.epoch);
+  checkpoint.insert("global_step", content.global_step);
+  checkpoint.insert("model", model_state(content.model));
+  checkpoint.insert("optimizer", optimizer_state(content.optimizer));
+  checkpoint.insert("rng", cpu_rng_state());
+  checkpoint.insert("callbacks", callbacks);
+  checkpoint.insert("metrics_history", metrics_to_ivalue(content.history));
   save_state_file(path, checkpoint);
 }
 

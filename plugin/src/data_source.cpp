@@ -2,20 +2,15 @@
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <numeric>
 #include <random>
 #include <stdexcept>
 
+#include "sparsity/message_text.h"
+
 namespace sparsity {
-
-namespace {
-
-std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
-
-}  // namespace
 
 DataSource::DataSource(at::Tensor inputs, at::Tensor targets, int64_t batch_size, bool shuffle, uint64_t seed,
                        bool drop_last)
@@ -32,15 +27,15 @@ DataSource::DataSource(at::Tensor inputs, at::Tensor targets, int64_t batch_size
     throw std::invalid_argument(fmt::format(
         "DataSource: inputs and targets need a first dimension that indexes the examples; got inputs of shape {} "
         "and targets of shape {}",
-        shape_of(inputs_), shape_of(targets_)));
+        shape_text(inputs_), shape_text(targets_)));
   if (inputs_.size(0) != targets_.size(0))
     throw std::invalid_argument(fmt::format(
         "DataSource: inputs and targets must have the same number of examples (first dimension); got inputs of "
         "shape {} and targets of shape {}",
-        shape_of(inputs_), shape_of(targets_)));
+        shape_text(inputs_), shape_text(targets_)));
   if (inputs_.size(0) == 0)
     throw std::invalid_argument(fmt::format("DataSource: no examples (inputs of shape {}, targets of shape {})",
-                                            shape_of(inputs_), shape_of(targets_)));
+                                            shape_text(inputs_), shape_text(targets_)));
   if (batch_size_ < 1)
     throw std::invalid_argument(fmt::format("DataSource: batch_size must be at least 1, got {}", batch_size_));
   if (drop_last_ && inputs_.size(0) < batch_size_)

@@ -124,15 +124,18 @@ c10::IValue LossySparsifierCallback::state_dict() const {
   return state;
 }
 
-void LossySparsifierCallback::load_state_dict(const c10::IValue& state) {
+void LossySparsifierCallback::check_state_dict(const c10::IValue& state) const {
   if (!state.isGenericDict() || !state.toGenericDict().contains(c10::IValue(std::string("sharpness")))) {
     throw std::invalid_argument("LossySparsifierCallback: the state has no 'sharpness'");
   }
-  const c10::IValue sharpness = state.toGenericDict().at(c10::IValue(std::string("sharpness")));
-  if (!sharpness.isDoubleList()) {
+  if (!state.toGenericDict().at(c10::IValue(std::string("sharpness"))).isDoubleList()) {
     throw std::invalid_argument("LossySparsifierCallback: 'sharpness' must be a list of floats");
   }
-  resumed_sharpness_ = sharpness.toDoubleVector();
+}
+
+void LossySparsifierCallback::load_state_dict(const c10::IValue& state) {
+  check_state_dict(state);
+  resumed_sharpness_ = state.toGenericDict().at(c10::IValue(std::string("sharpness"))).toDoubleVector();
 }
 
 }  // namespace sparsity

@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <set>
 
+#include "sparsity/file_io.h"
 #include "sparsity/float_text.h"
 
 namespace sparsity::detail {
@@ -43,6 +45,11 @@ std::string metrics_csv(const std::vector<MetricsRow>& rows) {
     text += '\n';
   }
   return text;
+}
+
+void write_metrics_csv(const std::string& output_dir, const std::vector<MetricsRow>& rows) {
+  if (output_dir.empty()) return;
+  write_file_atomically((std::filesystem::path(output_dir) / "metrics.csv").string(), metrics_csv(rows));
 }
 
 }  // namespace sparsity::detail

@@ -24,5 +24,9 @@ struct MetricsRow {
 
 /// The whole text of metrics.csv for `rows`.
 std::string metrics_csv(const std::vector<MetricsRow>& rows);
+/// Writes metrics.csv for `rows` into `output_dir`, atomically: a reader (or
+/// a run that dies meanwhile) never leaves half a file. An empty `output_dir`
+/// (the Trainer's "write nothing") writes nothing.
+void write_metrics_csv(const std::string& output_dir, const std::vector<MetricsRow>& rows);
 
 }  // namespace sparsity::detail

@@ -6,8 +6,9 @@
 
 #include <stdexcept>
 
-#include "checkpoint.h"
+#include "training_state.h"
 #include "sparsity/file_io.h"
+#include "sparsity/message_text.h"
 #include "sparsity/state_file.h"
 
 namespace sparsity {
@@ -22,12 +23,12 @@ void load_model_state(torch::nn::Module& model, const std::string& path) {
   try {
     state = checked_pickle_load(bytes);
   } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format("'{}' is not a model state file: {}", path, detail::message_of(e)));
+    throw std::runtime_error(fmt::format("'{}' is not a model state file: {}", path, error_text(e)));
   }
   try {
     detail::load_model_state(model, state);
   } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format("cannot load '{}': {}", path, detail::message_of(e)));
+    throw std::runtime_error(fmt::format("cannot load '{}': {}", path, error_text(e)));
   }
 }
 

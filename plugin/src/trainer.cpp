@@ -19,8 +19,9 @@
 #include "checkpoint.h"
 #include "metrics_csv.h"
 #include "progress_line.h"
-#include "sparsity/file_io.h"
+#include "resume.h"
 #include "sparsity/logging.h"
+#include "sparsity/message_text.h"
 #include "sparsity/runtime/allocator.h"
 #include "sparsity/runtime/blas_info.h"
 #include "sparsity/runtime/threads.h"
@@ -37,8 +38,6 @@ struct Trainer::Impl {
   int64_t finished_epochs = 0;
   /// Whether `fit` is running.
   bool running = false;
-  /// The module of the running fit.
-  TrainingModule* module = nullptr;
 };
 
 namespace {
@@ -53,7 +52,7 @@ void call_hook(Trainer& trainer, TrainingModule& module, Hook hook, const char* 
       ((*callback).*hook)(trainer, module);
     } catch (const std::exception& e) {
       throw std::runtime_error(
-          fmt::format("callback '{}' failed in {}: {}", callback->name(), hook_name, detail::message_of(e)));
+          fmt::format("callback '{}' failed in {}: {}", callback->name(), hook_name, error_text(e)));
     } catch (...) {
       throw std::runtime_error(
           fmt::format("callback '{}' failed in {}: an exception of unknown type", callback->name(), hook_name));
@@ -63,14 +62,16 @@ void call_hook(Trainer& trainer, TrainingModule& module, Hook hook, const char* 
 
 #define SPARSITY_CALL_HOOK(hook) call_hook(*this, module, &Callback::hook, #hook)
 
-std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
-
-// The name of every callback; the first name two of them share, if any.
-std::optional<std::string> duplicate_name(const std::vector<std::shared_ptr<Callback>>& callbacks) {
+// Checkpoints keep callbacks by name: two with one name would share a state.
+void check_distinct_names(const std::vector<std::shared_ptr<Callback>>& callbacks, const char* caller) {
   std::set<std::string> seen;
-  for (const auto& callback : callbacks)
-    if (!seen.insert(callback->name()).second) return callback->name();
-  return std::nullopt;
+  for (const auto& callback : callbacks) {
+    if (!seen.insert(callback->name()).second)
+      throw std::invalid_argument(fmt::format(
+          "{}: two callbacks are named '{}'; checkpoints keep callbacks by name, so give them distinct names "
+          "(override Callback::name())",
+          caller, callback->name()));
+  }
 }
 
 Batch to_device(Batch batch, const c10::Device& device) {
@@ -129,30 +130,20 @@ void Trainer::log(const std::string& key, double value) {
 void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSource* validation) {
   if (impl_->running) throw std::logic_error("Trainer::fit: fit is already running (called from a callback?)");
   const bool write_checkpoints = !options_.output_dir().empty() && options_.checkpoint();
-  if (write_checkpoints || !options_.resume_from().empty()) {
-    if (const auto name = duplicate_name(callbacks_))
-      throw std::invalid_argument(fmt::format(
-          "Trainer::fit: two callbacks are named '{}'; checkpoints keep callbacks by name, so give them distinct "
-          "names (override Callback::name())",
-          *name));
-  }
+  if (write_checkpoints || !options_.resume_from().empty()) check_distinct_names(callbacks_, "Trainer::fit");
   const std::shared_ptr<torch::nn::Module> model = module.model();
   if (!model) throw std::invalid_argument("Trainer::fit: TrainingModule::model() returned null");
 
   // Outside fit, no optimizer and no running state, however fit ends.
   struct Running {
     Trainer& trainer;
-    explicit Running(Trainer& t, TrainingModule& m) : trainer(t) {
-      trainer.impl_->running = true;
-      trainer.impl_->module = &m;
-    }
+    explicit Running(Trainer& t) : trainer(t) { trainer.impl_->running = true; }
     ~Running() {
       trainer.impl_->running = false;
-      trainer.impl_->module = nullptr;
       trainer.optimizer_.reset();
       trainer.validation_ = nullptr;
     }
-  } running(*this, module);
+  } running(*this);
   validation_ = validation;
 
   current_epoch_ = start_epoch_ = global_step_ = batch_index_ = 0;
@@ -177,7 +168,7 @@ void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSou
       throw std::runtime_error(
           fmt::format("Trainer::fit: cannot create the output directory '{}': {}", options_.output_dir(), error.message()));
   }
-  if (!options_.resume_from().empty()) load_checkpoint(options_.resume_from(), module);
+  if (!options_.resume_from().empty()) resume(module);
   current_epoch_ = start_epoch_;
   if (start_epoch_ >= options_.max_epochs())
     logger()->warn("Trainer: the checkpoint '{}' has already run {} epochs and max_epochs is {}: nothing to train",
@@ -198,9 +189,7 @@ void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSou
     impl_->history.push_back(detail::MetricsRow{epoch, global_step_, epoch_metrics_});
     impl_->finished_epochs = epoch + 1;
     last_metrics_ = std::exchange(epoch_metrics_, {});
-    if (!options_.output_dir().empty())
-      write_file_atomically((fs::path(options_.output_dir()) / "metrics.csv").string(),
-                            detail::metrics_csv(impl_->history));
+    detail::write_metrics_csv(options_.output_dir(), impl_->history);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     logger()->info("epoch {}/{}: {} (step {}, {:.1f} s)", epoch + 1, options_.max_epochs(),
                    describe_metrics(last_metrics_), global_step_, seconds);
@@ -218,9 +207,7 @@ void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSou
         impl_->history.back().values[key] = value;
         last_metrics_[key] = value;
       }
-      if (!options_.output_dir().empty())
-        write_file_atomically((fs::path(options_.output_dir()) / "metrics.csv").string(),
-                              detail::metrics_csv(impl_->history));
+      detail::write_metrics_csv(options_.output_dir(), impl_->history);
     }
     epoch_metrics_.clear();
   }
@@ -248,7 +235,7 @@ void Trainer::run_epoch(TrainingModule& module, const DataSource& train) {
     if (loss.numel() != 1)
       throw std::runtime_error(
           fmt::format("TrainingModule::training_step must return a scalar loss, got a tensor of shape {}",
-                      shape_of(loss)));
+                      shape_text(loss)));
     const double value = loss.item<double>();
     if (!std::isfinite(value))
       throw std::runtime_error(fmt::format(
@@ -290,7 +277,7 @@ void Trainer::run_validation(TrainingModule& module, const DataSource& validatio
       if (!output->loss.defined() || output->loss.numel() != 1)
         throw std::runtime_error(fmt::format(
             "TrainingModule::validation_step must return a scalar loss, got {}",
-            output->loss.defined() ? "a tensor of shape " + shape_of(output->loss) : std::string("an undefined tensor")));
+            output->loss.defined() ? "a tensor of shape " + shape_text(output->loss) : std::string("an undefined tensor")));
       const int64_t batch_size = batch.data.dim() > 0 ? batch.data.size(0) : 1;
       loss_sum += output->loss.item<double>() * static_cast<double>(batch_size);
       loss_count += batch_size;
@@ -308,85 +295,38 @@ void Trainer::run_validation(TrainingModule& module, const DataSource& validatio
 void Trainer::save_checkpoint(const std::string& path, TrainingModule& module) const {
   if (!impl_->running || !optimizer_)
     throw std::logic_error("Trainer::save_checkpoint: there is no running fit to save (call it from a callback)");
-  if (const auto name = duplicate_name(callbacks_))
-    throw std::invalid_argument(fmt::format(
-        "Trainer::save_checkpoint: two callbacks are named '{}'; give them distinct names (override "
-        "Callback::name())",
-        *name));
+  check_distinct_names(callbacks_, "Trainer::save_checkpoint");
   const std::shared_ptr<torch::nn::Module> model = module.model();
   if (!model) throw std::invalid_argument("Trainer::save_checkpoint: TrainingModule::model() returned null");
-
-  c10::impl::GenericDict callbacks(c10::StringType::get(), c10::AnyType::get());
-  for (const auto& callback : callbacks_) {
-    try {
-      callbacks.insert(callback->name(), callback->state_dict());
-    } catch (const std::exception& e) {
-      throw std::runtime_error(
-          fmt::format("callback '{}' failed in state_dict: {}", callback->name(), detail::message_of(e)));
-    }
-  }
-  c10::impl::GenericDict checkpoint(c10::StringType::get(), c10::AnyType::get());
-  checkpoint.insert("format", std::string(detail::kCheckpointFormat));
-  checkpoint.insert("version", detail::kCheckpointVersion);
-  checkpoint.insert("epoch", impl_->finished_epochs - 1);
-  checkpoint.insert("global_step", global_step_);
-  checkpoint.insert("model", detail::model_state(*model));
-  checkpoint.insert("optimizer", detail::optimizer_state(*optimizer_));
-  checkpoint.insert("rng", detail::cpu_rng_state());
-  checkpoint.insert("callbacks", callbacks);
-  checkpoint.insert("metrics_history", detail::metrics_to_ivalue(impl_->history));
-  detail::write_checkpoint(path, checkpoint);
+  detail::write_checkpoint(path, detail::CheckpointContent{impl_->finished_epochs - 1, global_step_, *model, *optimizer_,
+                                                           callbacks_, impl_->history});
 }
 
-void Trainer::load_checkpoint(const std::string& path, TrainingModule& module) {
-  const c10::impl::GenericDict checkpoint = detail::read_checkpoint(path);
-  try {
-    const c10::IValue epoch = detail::checkpoint_field(checkpoint, "epoch");
-    const c10::IValue global_step = detail::checkpoint_field(checkpoint, "global_step");
-    if (!epoch.isInt() || epoch.toInt() < -1 || !global_step.isInt() || global_step.toInt() < 0)
-      throw std::runtime_error("'epoch' or 'global_step' is not a valid count");
-    std::vector<detail::MetricsRow> history =
-        detail::metrics_from_ivalue(detail::checkpoint_field(checkpoint, "metrics_history"));
-    const c10::IValue callback_states = detail::checkpoint_field(checkpoint, "callbacks");
-    if (!callback_states.isGenericDict()) throw std::runtime_error("'callbacks' is not a dict");
+void Trainer::check_resume(TrainingModule& module) const {
+  if (options_.resume_from().empty())
+    throw std::invalid_argument("Trainer::check_resume: TrainerOptions::resume_from is empty: no checkpoint to check");
+  check_distinct_names(callbacks_, "Trainer::check_resume");
+  const std::shared_ptr<torch::nn::Module> model = module.model();
+  if (!model) throw std::invalid_argument("Trainer::check_resume: TrainingModule::model() returned null");
+  // Loading is the only check of an optimizer's state: a scratch one takes it.
+  const std::unique_ptr<torch::optim::Optimizer> scratch = module.configure_optimizers();
+  if (!scratch)
+    throw std::invalid_argument("Trainer::check_resume: TrainingModule::configure_optimizers() returned null");
+  detail::check_resume_point(options_.resume_from(), *model, *scratch, callbacks_, options_.device());
+}
 
-    detail::load_model_state(*module.model(), detail::checkpoint_field(checkpoint, "model"));
-    detail::load_optimizer_state(*optimizer_, detail::checkpoint_field(checkpoint, "optimizer"), options_.device());
-    detail::set_cpu_rng_state(detail::checkpoint_field(checkpoint, "rng"));
-
-    const c10::impl::GenericDict states = callback_states.toGenericDict();
-    std::set<std::string> registered;
-    for (const auto& callback : callbacks_) {
-      const std::string name = callback->name();
-      registered.insert(name);
-      const auto found = states.find(name);
-      if (found == states.end()) {
-        logger()->warn("Trainer: the checkpoint '{}' has no state for callback '{}'; it starts afresh", path, name);
-        continue;
-      }
-      try {
-        callback->load_state_dict(found->value());
-      } catch (const std::exception& e) {
-        throw std::runtime_error(fmt::format("callback '{}' failed in load_state_dict: {}", name, detail::message_of(e)));
-      }
-    }
-    for (const auto& entry : states) {
-      const std::string name = entry.key().isString() ? entry.key().toStringRef() : "?";
-      if (registered.count(name) == 0)
-        logger()->warn("Trainer: the checkpoint '{}' has the state of callback '{}', which is not registered; "
-                       "it is ignored",
-                       path, name);
-    }
-
-    impl_->history = std::move(history);
-    impl_->finished_epochs = epoch.toInt() + 1;
-    start_epoch_ = epoch.toInt() + 1;
-    global_step_ = global_step.toInt();
-    if (!impl_->history.empty()) last_metrics_ = impl_->history.back().values;
-    logger()->info("Trainer: resuming from '{}' after epoch {} (global step {})", path, epoch.toInt(), global_step_);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format("cannot resume from the checkpoint '{}': {}", path, detail::message_of(e)));
-  }
+void Trainer::resume(TrainingModule& module) {
+  // fit's own optimizer takes the checkpoint's state as the check: if anything
+  // else fails, fit throws and discards it.
+  const detail::ResumePoint point =
+      detail::check_resume_point(options_.resume_from(), *module.model(), *optimizer_, callbacks_, options_.device());
+  detail::apply_resume_point(point, *module.model());
+  impl_->history = point.history;
+  impl_->finished_epochs = point.epoch + 1;
+  start_epoch_ = point.epoch + 1;
+  global_step_ = point.global_step;
+  if (!impl_->history.empty()) last_metrics_ = impl_->history.back().values;
+  logger()->info("Trainer: resuming from '{}' after epoch {} (global step {})", point.path, point.epoch, global_step_);
 }
 
 }  // namespace sparsity

@@ -258,7 +258,7 @@ c10::IValue TrainingAwareDataSparsity::state_dict() const {
   return state;
 }
 
-void TrainingAwareDataSparsity::load_state_dict(const c10::IValue& state) {
+void TrainingAwareDataSparsity::check_state_dict(const c10::IValue& state) const {
   if (!state.isGenericDict()) {
     throw std::invalid_argument(fmt::format("TrainingAwareDataSparsity: expected a dict state, got {}", state.tagKind()));
   }
@@ -268,7 +268,11 @@ void TrainingAwareDataSparsity::load_state_dict(const c10::IValue& state) {
       throw std::invalid_argument(fmt::format("TrainingAwareDataSparsity: state has no '{}'", key));
     }
   }
-  if (dict.at(c10::IValue(std::string("scheduler"))).isNone()) return;  // saved before training started
+}
+
+void TrainingAwareDataSparsity::load_state_dict(const c10::IValue& state) {
+  check_state_dict(state);
+  if (state.toGenericDict().at(c10::IValue(std::string("scheduler"))).isNone()) return;  // saved before training started
   resumed_state_ = std::make_shared<c10::IValue>(state);
 }
 

@@ -368,6 +368,110 @@ TEST(BaseDataSparsifier, MasksUserEditsAreLive) {
 
 // The reference's "input data" loop: a new batch under the same name each
 // iteration. The mask object stays, old batches are released.
+// Everything a sparsifier holds, including which tensor objects it holds.
+struct Snapshot {
+  struct Name {
+    at::Tensor data, data_values, mask, mask_values;
+    Config config, state;
+    bool parametrized;
+  };
+  std::vector<std::string> names;
+  Config defaults;
+  bool mask_update_enabled;
+  std::vector<Name> entries;
+
+  explicit Snapshot(const BaseDataSparsifier& s)
+      : names(s.names()), defaults(s.defaults()), mask_update_enabled(s.mask_update_enabled()) {
+    for (const auto& name : names) {
+      const at::Tensor data = s.get_data(name, /*return_original=*/true);
+      entries.push_back({data, data.clone(), s.get_mask(name), s.get_mask(name).clone(), s.data_group(name),
+                         s.state(name), s.is_parametrized(name)});
+    }
+  }
+
+  void expect_unchanged(const BaseDataSparsifier& s) const {
+    ASSERT_EQ(s.names(), names);
+    EXPECT_EQ(s.defaults(), defaults);
+    EXPECT_EQ(s.mask_update_enabled(), mask_update_enabled);
+    for (size_t i = 0; i < names.size(); ++i) {
+      SCOPED_TRACE(names[i]);
+      const Name& e = entries[i];
+      const at::Tensor data = s.get_data(names[i], /*return_original=*/true);
+      EXPECT_TRUE(data.is_same(e.data));
+      EXPECT_TRUE(torch::equal(data, e.data_values));
+      EXPECT_TRUE(s.get_mask(names[i]).is_same(e.mask));
+      EXPECT_TRUE(torch::equal(s.get_mask(names[i]), e.mask_values));
+      EXPECT_EQ(s.data_group(names[i]), e.config);
+      EXPECT_EQ(s.state(names[i]), e.state);
+      EXPECT_EQ(s.is_parametrized(names[i]), e.parametrized);
+    }
+  }
+};
+
+// A sparsifier over "a" and "b" (4x4, stepped once: row 0 of each mask is
+// zero) and a state for the same names with other values, defaults and masks.
+struct LoadFixture {
+  ImplementedSparsifier target{Config{{"test", 1}}};
+  c10::impl::GenericDict state = new_state_dict();
+
+  explicit LoadFixture(at::Tensor b_data = torch::full({4, 4}, 2.0)) {
+    target.add_data("a", torch::full({4, 4}, 1.0), Config{{"level", 0.25}});
+    target.add_data("b", std::move(b_data));
+    target.step();
+    target.set_mask_update_enabled(false);
+    ImplementedSparsifier source(Config{{"test", 9}});
+    source.add_data("a", torch::full({4, 4}, 10.0), Config{{"level", 0.75}});
+    source.add_data("b", torch::full({4, 4}, 20.0));
+    source.get_mask("a")[1] = 0;
+    source.get_mask("b")[2] = 0;
+    source.state("a").set("step_count", 40);
+    state = source.state_dict().toGenericDict();
+  }
+};
+
+TEST(BaseDataSparsifier, LoadingAStateWhoseLastEntryIsBadChangesNothing) {
+  LoadFixture f;
+  const Snapshot before(f.target);
+  // The last entry's data is integral: found after "a" was parsed.
+  f.state.at("data").toGenericDict().insert_or_assign("b", torch::ones({4, 4}, torch::kLong));
+  EXPECT_CONTAINS(error_of<std::invalid_argument>([&] { f.target.load_state_dict(f.state); }),
+                  "sparsifier state of 'b': data has non-floating dtype Long");
+  before.expect_unchanged(f.target);
+  EXPECT_EQ(f.target.get_data("a", true)[0][0].item<float>(), 1.0f);
+}
+
+TEST(BaseDataSparsifier, LoadingAStateThatCannotBeWrittenInPlaceChangesNothing) {
+  // "b" is registered as an expanded tensor: its 16 elements share 4 floats,
+  // so the state's values cannot be copied into it. That is found when "a"
+  // would already have received its values.
+  LoadFixture f(torch::full({1, 4}, 2.0).expand({4, 4}));
+  const Snapshot before(f.target);
+  const std::string message = error_of<c10::Error>([&] { f.target.load_state_dict(f.state); });
+  EXPECT_CONTAINS(message, "more than one element of the written-to tensor refers to a single memory location");
+  before.expect_unchanged(f.target);
+  EXPECT_EQ(f.target.get_data("a", true)[0][0].item<float>(), 1.0f);
+  EXPECT_EQ(f.target.get_mask("a")[0][0].item<uint8_t>(), 0);
+  EXPECT_EQ(f.target.get_mask("a")[1][0].item<uint8_t>(), 1);
+}
+
+TEST(BaseDataSparsifier, LoadingTheFixturesStateWritesEveryNameInPlace) {
+  // The fixture's state is good: what the two tests above expect to stay
+  // unchanged is what a successful load changes.
+  LoadFixture f;
+  const Snapshot before(f.target);
+  f.target.load_state_dict(f.state);
+  EXPECT_TRUE(f.target.get_data("a", true).is_same(before.entries[0].data));
+  EXPECT_TRUE(torch::equal(f.target.get_data("a", true), torch::full({4, 4}, 10.0)));
+  EXPECT_TRUE(torch::equal(f.target.get_data("b", true), torch::full({4, 4}, 20.0)));
+  EXPECT_TRUE(f.target.get_mask("b").is_same(before.entries[1].mask));
+  EXPECT_EQ(f.target.get_mask("a")[1].sum().item<int64_t>(), 0);
+  EXPECT_EQ(f.target.get_mask("a")[0].sum().item<int64_t>(), 4);
+  EXPECT_EQ(f.target.data_group("a"), (Config{{"test", 9}, {"level", 0.75}}));
+  EXPECT_EQ(f.target.state("a").get<int64_t>("step_count"), 40);
+  EXPECT_EQ(f.target.defaults(), (Config{{"test", 9}}));
+  EXPECT_TRUE(f.target.mask_update_enabled());
+}
+
 TEST(BaseDataSparsifier, InputDataLoopRunsWithSteadyMemory) {
   if (testing::kUnderAddressSanitizer) {
     GTEST_SKIP() << "AddressSanitizer keeps freed memory in quarantine: resident memory measures no leak here "

@@ -1,6 +1,7 @@
 #include "sparsity/data_sparsifier/base_data_sparsifier.h"
 
 #include <ATen/ATen.h>
+#include <ATen/MemoryOverlap.h>
 #include <c10/util/irange.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -14,6 +15,7 @@
 #include "masked_product.h"
 #include "sparsity/state_file.h"
 #include "sparsity/logging.h"
+#include "sparsity/message_text.h"
 
 namespace sparsity {
 
@@ -29,8 +31,6 @@ void check_name(const std::string& name) {
         "data name '{}' contains '.', which is not allowed (use '_', e.g. 'a_b_weight')", name));
   }
 }
-
-std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
 
 at::Tensor ones_mask_like(const at::Tensor& data) {
   return at::ones(data.sizes(), data.options().dtype(at::kByte).requires_grad(false));
@@ -57,7 +57,7 @@ void check_mask_shape(const std::string& name, const at::Tensor& data, const at:
         "data '{}' has shape {} but its mask has shape {}: the data or its mask was resized after "
         "add_data; register the resized data again with add_data('{}', data, config, "
         "/*reuse_mask=*/false)",
-        name, shape_of(data), shape_of(mask), name));
+        name, shape_text(data), shape_text(mask), name));
   }
 }
 
@@ -119,7 +119,7 @@ at::Tensor BaseDataSparsifier::add_data(const std::string& name, const at::Tenso
     throw std::invalid_argument(fmt::format(
         "cannot reuse the mask of '{}': it has shape {} but the new data has shape {}; "
         "call add_data with reuse_mask=false to start from a fresh mask",
-        name, shape_of(e.mask), shape_of(data)));
+        name, shape_text(e.mask), shape_text(data)));
   }
   if (replace_warning_ && replace_warned_.insert(name).second) {
     logger()->warn(
@@ -301,7 +301,7 @@ void BaseDataSparsifier::load_state_dict(const c10::IValue& value, bool strict) 
   const auto datas = as_dict(dict_field(root, "data", what), what + " data");
   const auto flags = as_dict(dict_field(root, "parametrized", what), what + " parametrized");
 
-  // Parse and check everything before touching *this.
+  // Parse and check every entry into `loaded`.
   std::vector<std::pair<std::string, Entry>> loaded;
   for (const auto& item : names_value.toListRef()) {
     if (!item.isString()) throw std::invalid_argument(fmt::format("{}: names must be strings", what));
@@ -325,16 +325,21 @@ void BaseDataSparsifier::load_state_dict(const c10::IValue& value, bool strict) 
                                               c10::toString(e.data.scalar_type())));
     if (!e.mask.sizes().equals(e.data.sizes())) {
       throw std::invalid_argument(fmt::format("{}: mask shape {} differs from data shape {}", where,
-                                              shape_of(e.mask), shape_of(e.data)));
+                                              shape_text(e.mask), shape_text(e.data)));
     }
     // Configs edited or written elsewhere get the checks add_data makes.
     validate_data(name, e.data, e.config);
     loaded.emplace_back(name, std::move(e));
   }
 
-  // Commit. Tensors already registered under a loaded name receive the values in
-  // place, so that whoever holds them (a model, a user) sees the restored state.
+  // Prepare the new entries and every tensor the commit writes. Tensors
+  // already registered under a loaded name receive the values in place, so
+  // that whoever holds them (a model, a user) sees the restored state; each
+  // such write is moved to its target's device and given the checks copy_
+  // and set_ would make, so that the commit below cannot fail halfway.
   at::NoGradGuard no_grad;
+  std::vector<std::pair<at::Tensor, at::Tensor>> data_copies;  // (target, value) for copy_
+  std::vector<std::pair<at::Tensor, at::Tensor>> mask_swaps;   // (target, value) for set_
   std::unordered_map<std::string, Entry> next;
   std::vector<std::string> next_order;
   if (!strict) {
@@ -342,14 +347,24 @@ void BaseDataSparsifier::load_state_dict(const c10::IValue& value, bool strict) 
     next_order = order_;
   }
   for (auto& [name, e] : loaded) {
-    auto old = entries_.find(name);
+    const auto old = entries_.find(name);
     if (old != entries_.end()) {
-      Entry& o = old->second;
+      const Entry& o = old->second;
       if (o.data.sizes().equals(e.data.sizes()) && o.data.scalar_type() == e.data.scalar_type()) {
-        o.data.copy_(e.data);
+        at::Tensor value = e.data.to(o.data.device());
+        at::assert_no_internal_overlap(o.data);
+        at::assert_no_partial_overlap(o.data, value);
+        data_copies.emplace_back(o.data, std::move(value));
         e.data = o.data;
       }
-      o.mask.set_(e.mask.to(e.data.device()));
+      at::Tensor mask = e.mask.to(e.data.device());
+      if (mask.device() != o.mask.device()) {
+        throw std::invalid_argument(fmt::format(
+            "{} of '{}': its mask is on {} and the loaded one belongs on {}; LibTorch cannot move a mask to "
+            "another device in place",
+            what, name, o.mask.device().str(), mask.device().str()));
+      }
+      mask_swaps.emplace_back(o.mask, std::move(mask));
       e.mask = o.mask;
     } else {
       e.mask = e.mask.to(e.data.device());
@@ -357,8 +372,12 @@ void BaseDataSparsifier::load_state_dict(const c10::IValue& value, bool strict) 
     if (next.count(name) == 0) next_order.push_back(name);
     next[name] = std::move(e);
   }
-  entries_ = std::move(next);
-  order_ = std::move(next_order);
+
+  // Commit: nothing here can fail.
+  for (auto& [target, value] : data_copies) target.copy_(value);
+  for (auto& [target, value] : mask_swaps) target.set_(value);
+  entries_.swap(next);
+  order_.swap(next_order);
   if (strict) {
     defaults_ = std::move(defaults);
     mask_update_enabled_ = enabled.toBool();

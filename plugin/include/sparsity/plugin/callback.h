@@ -30,7 +30,8 @@ class TrainingModule;
 /// training; the Trainer rethrows it naming the callback and the hook.
 ///
 /// A callback owns its state: `state_dict()` / `load_state_dict()` put it in
-/// the Trainer's checkpoints so that a resumed run continues where it stopped.
+/// the Trainer's checkpoints so that a resumed run continues where it stopped;
+/// `check_state_dict()` lets the Trainer find a bad state before it loads any.
 class Callback {
  public:
   virtual ~Callback() = default;
@@ -54,6 +55,14 @@ class Callback {
   virtual c10::IValue state_dict() const;
   /// Restores `state_dict()`'s value, from a checkpoint, before `fit` resumes.
   virtual void load_state_dict(const c10::IValue& state);
+  /// Throws, changing nothing, if `load_state_dict` would reject `state`. The
+  /// Trainer checks every callback's state (with the model's and the
+  /// optimizer's) before it loads any, so that a checkpoint with one bad state
+  /// changes nothing, and `Trainer::check_resume` only checks. A callback
+  /// whose `load_state_dict` can reject a state should override this with the
+  /// same checks (and call it from `load_state_dict`). The default accepts
+  /// every state, as the default `load_state_dict` does.
+  virtual void check_state_dict(const c10::IValue& state) const;
 };
 
 }  // namespace sparsity

@@ -85,6 +85,8 @@ class LossySparsifierCallback : public SparsifyingCallback {
 
   c10::IValue state_dict() const override;
   void load_state_dict(const c10::IValue& state) override;
+  /// A state of this callback: a dict whose "sharpness" is a list of floats.
+  void check_state_dict(const c10::IValue& state) const override;
 
  private:
   void measure(TrainingModule& module, const char* when);

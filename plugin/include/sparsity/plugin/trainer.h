@@ -108,11 +108,32 @@ class Trainer {
   /// no optimizer to save: std::logic_error). Its epoch is the last finished one.
   void save_checkpoint(const std::string& path, TrainingModule& module) const;
 
+  /// Checks that `fit(module, ...)` can resume from `options().resume_from()`,
+  /// without changing the module, the callbacks or the Trainer, so that a
+  /// caller can refuse a checkpoint before it writes anything: the file is a
+  /// whole sparsity checkpoint; its model has every parameter and buffer of
+  /// `module.model()` with the same shape, and nothing else; its optimizer
+  /// state loads into an optimizer from `module.configure_optimizers()` (a
+  /// scratch one, called for once and discarded); and each callback with a
+  /// state in it accepts that state (`Callback::check_state_dict`). `fit`
+  /// makes the same checks, in the same place, before it loads anything.
+  /// Throws std::runtime_error naming the file and what does not match, and
+  /// std::invalid_argument for what `fit` would reject before reading it: no
+  /// `resume_from`, two callbacks with one name, a null model or optimizer.
+  ///
+  /// Example:
+  /// ```
+  /// sparsity::Trainer trainer(sparsity::TrainerOptions().resume_from("runs/mlp/checkpoint.pt"), callbacks);
+  /// trainer.check_resume(module);  // before rewriting anything in runs/mlp
+  /// trainer.fit(module, train_data);
+  /// ```
+  void check_resume(TrainingModule& module) const;
+
  private:
   struct Impl;
   void run_epoch(TrainingModule& module, const DataSource& train);
   void run_validation(TrainingModule& module, const DataSource& validation);
-  void load_checkpoint(const std::string& path, TrainingModule& module);
+  void resume(TrainingModule& module);
 
   TrainerOptions options_;
   std::vector<std::shared_ptr<Callback>> callbacks_;

@@ -130,6 +130,10 @@ class TrainingAwareDataSparsity : public SparsifyingCallback {
 
   c10::IValue state_dict() const override;
   void load_state_dict(const c10::IValue& state) override;
+  /// A state of this callback: a dict with "sparsifier" and "scheduler" (the
+  /// sparsifier's and scheduler's own states are checked when training starts,
+  /// against the sparsifier and scheduler built then).
+  void check_state_dict(const c10::IValue& state) const override;
 
  private:
   void check_builders() const;
