@@ -14,16 +14,7 @@
 #include "default_paths.h"
 #include "demo_runner.h"
 #include "run_config.h"
-
-namespace {
-
-// An exception's message without LibTorch's C++ backtrace, which would bury it.
-std::string first_paragraph(const std::string& message) {
-  const auto cut = message.find("\nException raised from");
-  return cut == std::string::npos ? message : message.substr(0, cut);
-}
-
-}  // namespace
+#include "sparsity/message_text.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Trains a model on Fashion-MNIST (or other data) and sparsifies it as a YAML config describes.",
@@ -70,7 +61,7 @@ int main(int argc, char** argv) {
   try {
     sparsity::demo::run_demo(config, output_dir);
   } catch (const std::exception& e) {
-    std::cerr << "trainer_demo: error: " << first_paragraph(e.what()) << "\n";
+    std::cerr << "trainer_demo: error: " << sparsity::error_text(e) << "\n";
     return 3;
   }
   return 0;

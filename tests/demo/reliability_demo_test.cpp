@@ -137,7 +137,7 @@ TEST(ReliabilityResume, AFailedResumeLeavesTheOutputDirectoryAsItWas) {
   EXPECT_EQ(exit_status(wider), 3) << wider_output;
   EXPECT_CONTAINS(wider_output, fmt::format("trainer.resume: cannot resume run 'dense' from '{}'",
                                             (out / "train" / "dense" / "checkpoint.pt").string()));
-  EXPECT_CONTAINS(wider_output, "'1.weight' is [8, 16] in the checkpoint but [16, 16] in this config's model");
+  EXPECT_CONTAINS(wider_output, "'1.weight' has shape [8, 16] in the checkpoint but [16, 16] in the model");
   EXPECT_EQ(wider_output.find("== run"), std::string::npos) << wider_output;
   EXPECT_EQ(snapshot(out), before);  // config.yaml byte-identical, nothing added
 
@@ -145,7 +145,7 @@ TEST(ReliabilityResume, AFailedResumeLeavesTheOutputDirectoryAsItWas) {
   const auto [sgd, sgd_output] = run_command(
       demo(fmt::format("'{}' --output '{}' trainer.resume=true optimizer.type=sgd", config.string(), out.string())));
   EXPECT_EQ(exit_status(sgd), 3) << sgd_output;
-  EXPECT_CONTAINS(sgd_output, "does not load into this config's sgd optimizer");
+  EXPECT_CONTAINS(sgd_output, "the optimizer's state does not load into this optimizer");
   EXPECT_EQ(snapshot(out), before);
 
   // A corrupt checkpoint.

@@ -24,6 +24,7 @@
 #include "sparsity/data_sparsifier/base_data_sparsifier.h"
 #include "sparsity/file_io.h"
 #include "sparsity/logging.h"
+#include "sparsity/message_text.h"
 #include "sparsity/lossy/activation_sparsity.h"
 #include "sparsity/lossy/insertion.h"
 #include "sparsity/plugin/data_source.h"
@@ -67,12 +68,6 @@ struct LiveCallback {
 };
 
 LiveCallback make_live_callback(const CallbackConfig& config) { return LiveCallback{&config, config.make()}; }
-
-/// An exception's message without LibTorch's C++ backtrace.
-std::string first_line(const std::string& message) {
-  const auto cut = message.find("\nException raised from");
-  return cut == std::string::npos ? message : message.substr(0, cut);
-}
 
 std::string describe_model(const ModelConfig& model, const InputShape& input, int64_t classes) {
   std::string layers = fmt::format("{}", input.channels * input.height * input.width);
@@ -174,85 +169,29 @@ ClassifierModule make_classifier(const RunConfig& config, const PlannedRun& run,
                           config.optimizer, collector, sparse_loss);
 }
 
-/// The checkpoint of `run` matches what this config would build: a checkpoint
-/// file with its checksum, the model's tensors (names and shapes), the
-/// optimizer's state, and the callbacks' states. Throws std::runtime_error
-/// saying what does not match.
-void check_checkpoint(const RunConfig& config, const PlannedRun& run, const fs::path& path, const InputShape& input,
-                      const DemoData& data) {
-  const c10::IValue root = load_state_file(path.string(), "a sparsity checkpoint");
-  if (!root.isGenericDict()) throw std::runtime_error("it is not a sparsity checkpoint");
-  const c10::impl::GenericDict checkpoint = root.toGenericDict();
-  auto field = [&](const std::string& key) {
-    const auto found = checkpoint.find(key);
-    if (found == checkpoint.end()) throw std::runtime_error(fmt::format("the checkpoint has no '{}'", key));
-    return found->value();
-  };
-  const c10::IValue format = field("format");
-  if (!format.isString() || format.toStringRef() != "sparsity.Checkpoint")
-    throw std::runtime_error("it is not a sparsity checkpoint (its 'format' is not 'sparsity.Checkpoint')");
-
-  ClassifierModule module = make_classifier(config, run, input, data.classes);
-
-  const c10::IValue model_state = field("model");
-  if (!model_state.isGenericDict()) throw std::runtime_error("the checkpoint's 'model' is not a dict");
-  const c10::impl::GenericDict saved = model_state.toGenericDict();
-  std::map<std::string, std::vector<int64_t>> expected;
-  for (const auto& item : module.model()->named_parameters(/*recurse=*/true))
-    if (item.value().defined()) expected.emplace(item.key(), item.value().sizes().vec());
-  for (const auto& item : module.model()->named_buffers(/*recurse=*/true))
-    if (item.value().defined()) expected.emplace(item.key(), item.value().sizes().vec());
-  std::vector<std::string> problems;
-  for (const auto& [name, shape] : expected) {
-    const auto found = saved.find(name);
-    if (found == saved.end()) {
-      problems.push_back(fmt::format("'{}' [{}] is missing from the checkpoint", name, fmt::join(shape, ", ")));
-    } else if (!found->value().isTensor() || found->value().toTensor().sizes().vec() != shape) {
-      problems.push_back(fmt::format(
-          "'{}' is [{}] in the checkpoint but [{}] in this config's model", name,
-          found->value().isTensor() ? fmt::format("{}", fmt::join(found->value().toTensor().sizes(), ", ")) : "?",
-          fmt::join(shape, ", ")));
-    }
+/// The Trainer of `run`: where it keeps its files, how it trains, the
+/// checkpoint it resumes from (when resuming and there is one) and its
+/// callbacks (built afresh). The same for a run and for the check of its
+/// checkpoint.
+std::unique_ptr<Trainer> make_trainer(const RunConfig& config, const PlannedRun& run, const fs::path& out,
+                                      std::vector<LiveCallback>& callbacks) {
+  const fs::path run_dir = run_dir_of(out, run);
+  TrainerOptions options;
+  options.max_epochs(config.trainer.epochs)
+      .seed(config.seed)
+      .output_dir(run_dir.string())
+      .checkpoint(config.trainer.checkpoint)
+      .progress(config.trainer.progress)
+      .threads(config.threads);
+  const fs::path checkpoint = run_dir / "checkpoint.pt";
+  if (config.trainer.resume && fs::exists(checkpoint)) options.resume_from(checkpoint.string());
+  auto trainer = std::make_unique<Trainer>(options);
+  callbacks.clear();
+  for (const auto* callback : run.callbacks) {
+    callbacks.push_back(make_live_callback(*callback));
+    trainer->add_callback(callbacks.back().callback);
   }
-  for (const auto& entry : saved) {
-    const std::string name = entry.key().isString() ? entry.key().toStringRef() : "?";
-    if (expected.count(name) == 0) problems.push_back(fmt::format("'{}' is in the checkpoint but not in the model", name));
-  }
-  if (!problems.empty()) {
-    throw std::runtime_error(fmt::format("the model of this config does not match the checkpoint's (was model "
-                                         "changed?): {}",
-                                         fmt::join(problems, "; ")));
-  }
-
-  const c10::IValue optimizer_bytes = field("optimizer");
-  if (!optimizer_bytes.isTensor() || optimizer_bytes.toTensor().scalar_type() != at::kByte)
-    throw std::runtime_error("the checkpoint's 'optimizer' is not the bytes of an optimizer's state");
-  try {
-    const at::Tensor bytes = optimizer_bytes.toTensor().contiguous();
-    torch::serialize::InputArchive archive;
-    archive.load_from(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), static_cast<size_t>(bytes.numel()));
-    module.configure_optimizers()->load(archive);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format(
-        "the checkpoint's optimizer state does not load into this config's {} optimizer (was optimizer.type "
-        "changed?): {}",
-        config.optimizer.type, first_line(e.what())));
-  }
-
-  const c10::IValue callback_states = field("callbacks");
-  if (!callback_states.isGenericDict()) throw std::runtime_error("the checkpoint's 'callbacks' is not a dict");
-  const c10::impl::GenericDict states = callback_states.toGenericDict();
-  for (const CallbackConfig* callback : run.callbacks) {
-    const LiveCallback live = make_live_callback(*callback);
-    const auto found = states.find(live.callback->name());
-    if (found == states.end()) continue;  // the Trainer starts such a callback afresh, with a warning
-    try {
-      live.callback->load_state_dict(found->value());
-    } catch (const std::exception& e) {
-      throw std::runtime_error(
-          fmt::format("the state of callback '{}' does not load: {}", callback->name, first_line(e.what())));
-    }
-  }
+  return trainer;
 }
 
 /// What may go into `out` before anything is written: nothing of another run
@@ -281,11 +220,13 @@ void check_output_dir(const RunConfig& config, const std::vector<PlannedRun>& ru
     const fs::path checkpoint = run_dir_of(out, run) / "checkpoint.pt";
     if (!fs::exists(checkpoint)) continue;
     try {
-      check_checkpoint(config, run, checkpoint, input, data);
+      ClassifierModule module = make_classifier(config, run, input, data.classes);
+      std::vector<LiveCallback> callbacks;
+      make_trainer(config, run, out, callbacks)->check_resume(module);
     } catch (const std::exception& e) {
       throw std::runtime_error(fmt::format("trainer.resume: cannot resume run '{}' from '{}': {}; nothing in '{}' "
                                            "was changed",
-                                           run.name, checkpoint.string(), first_line(e.what()), out.string()));
+                                           run.name, checkpoint.string(), error_text(e), out.string()));
     }
   }
 }
@@ -362,29 +303,16 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
     ClassifierModule module = make_classifier(config, run, input, data.classes);
 
     const fs::path run_dir = run_dir_of(out, run);
-    const fs::path checkpoint = run_dir / "checkpoint.pt";
-    TrainerOptions options;
-    options.max_epochs(config.trainer.epochs)
-        .seed(config.seed)
-        .output_dir(run_dir.string())
-        .checkpoint(config.trainer.checkpoint)
-        .progress(config.trainer.progress)
-        .threads(config.threads);
+    std::vector<LiveCallback> callbacks;
+    const std::unique_ptr<Trainer> trainer = make_trainer(config, run, out, callbacks);
     if (config.trainer.resume) {
-      if (fs::exists(checkpoint)) {
-        std::cout << "resuming from " << checkpoint.string() << "\n";
-        options.resume_from(checkpoint.string());
+      if (!trainer->options().resume_from().empty()) {
+        std::cout << "resuming from " << trainer->options().resume_from() << "\n";
       } else {
-        std::cout << "trainer.resume: no " << checkpoint.string() << " yet, training from the start\n";
+        std::cout << "trainer.resume: no " << (run_dir / "checkpoint.pt").string() << " yet, training from the start\n";
       }
     }
-    Trainer trainer(options);
-    std::vector<LiveCallback> callbacks;
-    for (const auto* callback : run.callbacks) {
-      callbacks.push_back(make_live_callback(*callback));
-      trainer.add_callback(callbacks.back().callback);
-    }
-    trainer.fit(module, train, validation ? &*validation : nullptr);
+    trainer->fit(module, train, validation ? &*validation : nullptr);
     metrics_files.emplace_back(run.name, (run_dir / "metrics.csv").string());
 
     auto evaluate = [&](size_t slot, const std::string& name, const std::string& type, torch::nn::Module& model) {
