@@ -278,6 +278,12 @@ TEST(ReliabilityFiles, AZipDirectoryPastTheFileIsACorruptFile) {
   const std::string message = error_of<std::runtime_error>([&] { s.load(file.string()); });
   EXPECT_CONTAINS(message, file.string());
   EXPECT_CONTAINS(message, "the file is truncated or corrupt");
+  // A checkpoint whose pickle consumed the values under a mark (ASan: a bad
+  // free in the Unpickler's destructor, its stack erased past the end).
+  const std::filesystem::path checkpoint = file.parent_path().parent_path() / "checkpoint" /
+                                           "values_under_a_mark_consumed.pt";
+  const std::string corrupt = error_of<std::runtime_error>([&] { load_state_file(checkpoint.string(), "a checkpoint"); });
+  EXPECT_CONTAINS(corrupt, "the pickle is malformed");
 }
 
 // A zip archive as torch::jit::pickle_save writes it, holding `pickle` as is.
@@ -303,6 +309,17 @@ TEST(ReliabilityFiles, PickleSizesAreCheckedBeforeLibTorchAllocatesThem) {
   EXPECT_CONTAINS(error_of<std::invalid_argument>(
                       [&] { checked_pickle_load(archive_of("\x80\x02Nr\xf0\xff\xff\xff."s)); }),
                   "the pickle stores memo entry 4294967280 at byte 3 when it holds 0 entries");
+  // Found by the checkpoint fuzz target: the Unpickler trusts its marks and
+  // pairs. A mark above the stack (the values under it consumed since) made
+  // TUPLE erase past the stack's end, corrupting the heap; DICT over an odd
+  // number of values reads past it.
+  EXPECT_CONTAINS(error_of<std::invalid_argument>([&] { checked_pickle_load(archive_of("\x80\x02NN(\x86t."s)); }),
+                  "the pickle is malformed: opcode 0x74 at byte 6 refers to a mark at depth 2 above the stack's 1");
+  EXPECT_CONTAINS(error_of<std::invalid_argument>([&] { checked_pickle_load(archive_of("\x80\x02(NNNd."s)); }),
+                  "the pickle is malformed: opcode 0x64 at byte 6 pairs 3 values");
+  EXPECT_CONTAINS(error_of<std::invalid_argument>([&] { checked_pickle_load(archive_of("\x80\x02Ns."s)); }),
+                  "opcode 0x73 at byte 3 needs 3 values, the stack holds 1");
+  EXPECT_EQ(checked_pickle_load(archive_of("\x80\x02}(X\x01\x00\x00\x00" "aK\x01u."s)).toGenericDict().size(), 1u);
   // What is within the pickle's bytes still loads: a string, a short memo gap.
   EXPECT_EQ(checked_pickle_load(archive_of("\x80\x02X\x03\x00\x00\x00" "abcq\x05."s)).toStringRef(), "abc");
   // And load_state_file names the file.
