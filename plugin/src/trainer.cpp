@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <chrono>
+#include <exception>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -51,8 +52,10 @@ void call_hook(Trainer& trainer, TrainingModule& module, Hook hook, const char* 
     try {
       ((*callback).*hook)(trainer, module);
     } catch (const std::exception& e) {
-      throw std::runtime_error(
-          fmt::format("callback '{}' failed in {}: {}", callback->name(), hook_name, error_text(e)));
+      // Nested, so that a caller can still reach the callback's own exception
+      // (its type, a ConfigError's key) with std::rethrow_if_nested.
+      std::throw_with_nested(
+          std::runtime_error(fmt::format("callback '{}' failed in {}: {}", callback->name(), hook_name, error_text(e))));
     } catch (...) {
       throw std::runtime_error(
           fmt::format("callback '{}' failed in {}: an exception of unknown type", callback->name(), hook_name));

@@ -110,3 +110,52 @@ TEST(LossySparsifierCallback, RegistryAndBadInputs) {
 
 }  // namespace
 }  // namespace sparsity
+
+namespace sparsity {
+namespace {
+
+TEST(LossySparsifierCallback, WithoutEvalInputsItMeasuresOnTheValidationData) {
+  const auto [x, y] = testing::blobs(256, 16, 99);
+  const DataSource validation(x.slice(0, 0, 64), y.slice(0, 0, 64), 32, false);
+  for (const bool on_validation : {true, false}) {
+    SCOPED_TRACE(on_validation);
+    LossyClassifier module;
+    auto callback = std::make_shared<LossySparsifierCallback>(
+        LossySparsifierCallbackOptions().eval_on_validation(on_validation).convert_to_hard(false));
+    Trainer trainer(TrainerOptions().max_epochs(2).progress(false), {callback});
+    trainer.fit(module, blob_source(), &validation);
+    EXPECT_EQ(callback->report().has_value(), on_validation);
+    EXPECT_EQ(trainer.last_metrics().count("activation_sparsity"), on_validation ? 1u : 0u);
+    if (on_validation) {
+      // Measured on exactly the validation inputs.
+      EXPECT_DOUBLE_EQ(measure_activation_sparsity(*module.model(), validation.inputs(), 256).total(),
+                       callback->report()->total());
+    }
+    EXPECT_EQ(trainer.validation_data(), nullptr) << "only during fit";
+    EXPECT_EQ(callback->sparsified(), module.model());
+  }
+}
+
+TEST(LossySparsifierCallback, ItsConfigRoundTripsThroughTheRegistry) {
+  const Config given{{"name", "lossy"}, {"sharpness_factor", 3}, {"eval_on_validation", false}};
+  const auto built = std::dynamic_pointer_cast<LossySparsifierCallback>(make_callback("LossySparsifierCallback", given));
+  ASSERT_NE(built, nullptr);
+  EXPECT_EQ(built->name(), "lossy");
+  EXPECT_EQ(built->options().sharpness_factor(), 3.0);
+  const Config full{{"name", "lossy"},           {"sharpness_factor", 3.0},     {"sharpness_period", 1},
+                    {"convert_to_hard", true},   {"eval_on_validation", false}, {"eval_batch_size", 256}};
+  EXPECT_EQ(built->to_config(), full);
+  EXPECT_EQ(make_sparsifying_callback("LossySparsifierCallback", full)->to_config(), full);
+  EXPECT_TRUE(built->changes_trained_model());
+  EXPECT_TRUE(built->needs_lossy_layers());
+  try {
+    make_callback("LossySparsifierCallback", Config{{"sharpness_period", 0}});
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "sharpness_period");
+    EXPECT_EQ(e.at(), ConfigError::At::kValue);
+  }
+}
+
+}  // namespace
+}  // namespace sparsity
