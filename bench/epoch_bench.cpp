@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
     }
   }
   sparsity::logger()->set_level(spdlog::level::warn);
-  const sparsity::MnistSplit split = sparsity::read_mnist_directory(sparsity::kFashionMnistDir, true);
+  const sparsity::MnistSplit split = sparsity::read_mnist_directory("/usr/share/datasets/fashion-mnist", true);
   const at::Tensor inputs = split.images.slice(0, 0, examples).reshape({examples, 784}).contiguous();
   const sparsity::DataSource data(inputs, split.labels.slice(0, 0, examples), 128, /*shuffle=*/true, 0);
 

@@ -107,11 +107,7 @@ std::string find_split_file(const std::string& dir, const std::string& name) {
   const std::string where = fs::is_directory(dir, ec)
                                 ? fmt::format("no {0} or {0}.gz in '{1}'", name, dir)
                                 : fmt::format("'{0}' is not a directory (looked for {1} or {1}.gz)", dir, name);
-  throw std::runtime_error(fmt::format(
-      "MNIST data: {}. Fashion-MNIST is Debian's dataset-fashion-mnist package: install it with `sudo apt-get "
-      "install dataset-fashion-mnist` (or scripts/setup.sh), which puts its files under {}/; or point the data "
-      "directory at another MNIST-format IDX directory; or switch to the synthetic data set",
-      where, kFashionMnistDir));
+  throw std::runtime_error(fmt::format("MNIST data: {}", where));
 }
 
 /// An IDX file opened and its header read: what its data will be.

@@ -5,6 +5,10 @@
 
 namespace sparsity::demo {
 
+/// Where Debian's `dataset-fashion-mnist` installs its files: the data
+/// directory of `source: fashion-mnist`.
+inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
 /// `configs/default.yaml` when it exists under the working directory (a
 /// source checkout), else the copy `cmake --install` put under
 /// share/sparsity/configs of the prefix the executable runs from.

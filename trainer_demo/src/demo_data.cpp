@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "default_paths.h"
 #include "sparsity/plugin/idx_reader.h"
 
 namespace sparsity::demo {
@@ -32,6 +33,26 @@ std::string images_file(const std::string& dir, bool train) {
   return std::filesystem::exists(plain, ec) ? plain.string() : plain.string() + ".gz";
 }
 
+/// Throws, saying how to get the data, unless `dir` holds the four IDX files
+/// (each plain or .gz) that read_mnist_directory reads.
+void require_mnist_files(const std::string& dir) {
+  for (const char* name : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                           "t10k-labels-idx1-ubyte"}) {
+    std::error_code ec;
+    const std::filesystem::path plain = std::filesystem::path(dir) / name;
+    if (std::filesystem::exists(plain, ec) || std::filesystem::exists(plain.string() + ".gz", ec)) continue;
+    const std::string where = std::filesystem::is_directory(dir, ec)
+                                  ? fmt::format("no {0} or {0}.gz in '{1}'", name, dir)
+                                  : fmt::format("'{0}' is not a directory (looked for {1} or {1}.gz)", dir, name);
+    throw std::runtime_error(fmt::format(
+        "MNIST data: {}. Fashion-MNIST is Debian's dataset-fashion-mnist package: install it with `sudo apt-get "
+        "install dataset-fashion-mnist` (or scripts/setup.sh), which puts its files under {}/; or point "
+        "data.directory at another MNIST-format IDX directory (data.source: idx); or switch to the synthetic data "
+        "set (data.source: synthetic)",
+        where, kFashionMnistDir));
+  }
+}
+
 }  // namespace
 
 DemoData make_synthetic_data(const SyntheticDataConfig& config, uint64_t seed) {
@@ -56,6 +77,7 @@ DemoData load_demo_data(const DataConfig& config, uint64_t seed) {
                        config.synthetic.image_size, config.synthetic.image_size);
   } else {
     const std::string dir = config.directory.empty() ? std::string(kFashionMnistDir) : config.directory;
+    require_mnist_files(dir);
     MnistSplit train = read_mnist_directory(dir, /*train=*/true);
     MnistSplit test = read_mnist_directory(dir, /*train=*/false);
     // The model's input size follows the training images; test images of

@@ -32,9 +32,6 @@ struct MnistSplit {
   at::Tensor labels;
 };
 
-/// The directory where Debian's `dataset-fashion-mnist` installs its files.
-inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
-
 /// Reads `train-images-idx3-ubyte` and `train-labels-idx1-ubyte` (or `t10k-...`
 /// when `train` is false) from `dir`, each plain or with a `.gz` suffix (the
 /// plain file wins when both exist).
@@ -44,7 +41,7 @@ inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mni
 /// the other file disagrees with it.
 ///
 /// Throws std::runtime_error naming the file and the problem: a missing file
-/// (with how to install Fashion-MNIST or switch to the synthetic set), any
+/// (naming the directory and the names looked for), any
 /// `read_idx` error, images that are not a 3-D uint8 IDX file, labels that are
 /// not a 1-D uint8 one, different numbers of images and labels, an empty set,
 /// or a label outside 0 .. 9 (with its index).
