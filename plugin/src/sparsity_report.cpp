@@ -8,11 +8,11 @@
 
 namespace sparsity {
 
-std::vector<LayerSparsity> measure_sparsity(const torch::nn::Module& model, const std::vector<std::string>& names) {
-  std::vector<LayerSparsity> rows;
+std::vector<ParameterSparsity> measure_sparsity(const torch::nn::Module& model, const std::vector<std::string>& names) {
+  std::vector<ParameterSparsity> rows;
   for (const auto& item : model.named_parameters()) {
     if (!names.empty() && std::find(names.begin(), names.end(), item.key()) == names.end()) continue;
-    LayerSparsity row;
+    ParameterSparsity row;
     row.name = item.key();
     row.shape = item.value().sizes().vec();
     row.numel = item.value().numel();
@@ -22,7 +22,7 @@ std::vector<LayerSparsity> measure_sparsity(const torch::nn::Module& model, cons
   return rows;
 }
 
-double overall_sparsity(const std::vector<LayerSparsity>& rows) {
+double overall_sparsity(const std::vector<ParameterSparsity>& rows) {
   int64_t zeros = 0, numel = 0;
   for (const auto& row : rows) {
     zeros += row.zeros;
@@ -31,7 +31,7 @@ double overall_sparsity(const std::vector<LayerSparsity>& rows) {
   return numel == 0 ? 0.0 : static_cast<double>(zeros) / static_cast<double>(numel);
 }
 
-std::string format_sparsity_table(const std::vector<LayerSparsity>& rows) {
+std::string format_sparsity_table(const std::vector<ParameterSparsity>& rows) {
   size_t name_width = 5, shape_width = 5;
   std::vector<std::string> shapes;
   for (const auto& row : rows) {

@@ -207,7 +207,7 @@ void TrainingAwareDataSparsity::update_masks(Trainer& /*trainer*/, TrainingModul
   report_.clear();
   for (const auto& dotted : attached_) {
     const at::Tensor masked = data_sparsifier_->get_data(sparsifier_name(dotted), /*return_original=*/false);
-    LayerSparsity row;
+    ParameterSparsity row;
     row.name = dotted;
     row.shape = masked.sizes().vec();
     row.numel = masked.numel();

@@ -282,3 +282,37 @@ TEST(DataSchedulerRegistry, MakesEveryBuiltInFromArgs) {
 
 }  // namespace
 }  // namespace sparsity
+
+namespace sparsity {
+namespace {
+
+TEST(SchedulerOptions, EachFieldTableReadsBackWhatItWrites) {
+  const Config step{{"step_size", 3}, {"gamma", 0.5}, {"schedule_param", "sparsity_level"}, {"last_epoch", -1}};
+  EXPECT_EQ(StepSLSchedulerOptions::from_config({{"step_size", 3}, {"gamma", 0.5}}).to_config(), step);
+  EXPECT_EQ(StepSLSchedulerOptions::from_config(step).to_config(), step);
+
+  const Config cubic = CubicSLSchedulerOptions().total_t(7).initially_zero(true).to_config();
+  EXPECT_EQ(cubic.keys(), (std::vector<std::string>{"init_sl", "init_t", "delta_t", "total_t", "initially_zero",
+                                                    "schedule_param", "last_epoch"}));
+  EXPECT_EQ(cubic.get<int64_t>("total_t"), 7);
+  EXPECT_EQ(CubicSLSchedulerOptions::from_config(cubic).to_config(), cubic);
+
+  // final_sparsity is written only when set: absent means each name's base value.
+  EXPECT_FALSE(PolynomialDecaySchedulerOptions().to_config().contains("final_sparsity"));
+  const Config poly = PolynomialDecaySchedulerOptions().final_sparsity(0.8).end_step(20).to_config();
+  EXPECT_EQ(poly.get<double>("final_sparsity"), 0.8);
+  EXPECT_EQ(PolynomialDecaySchedulerOptions::from_config(poly).final_sparsity(), std::optional<double>(0.8));
+  EXPECT_EQ(PolynomialDecaySchedulerOptions::from_config(poly).to_config(), poly);
+
+  try {
+    StepSLSchedulerOptions::from_config({{"step_sise", 2}});
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "step_sise");
+    EXPECT_EQ(e.at(), ConfigError::At::kKey);
+    EXPECT_CONTAINS(e.what(), "did you mean 'step_size'?");
+  }
+}
+
+}  // namespace
+}  // namespace sparsity

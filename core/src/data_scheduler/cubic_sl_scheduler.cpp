@@ -24,19 +24,24 @@ void check(const CubicSLSchedulerOptions& o) {
 
 }  // namespace
 
-CubicSLSchedulerOptions CubicSLSchedulerOptions::from_config(const Config& config) {
-  config.check_keys("CubicSLScheduler",
-                    {"init_sl", "init_t", "delta_t", "total_t", "initially_zero", "schedule_param", "last_epoch"});
-  CubicSLSchedulerOptions o;
-  o.init_sl(config.get_or<double>("init_sl", o.init_sl()));
-  o.init_t(config.get_or<int64_t>("init_t", o.init_t()));
-  o.delta_t(config.get_or<int64_t>("delta_t", o.delta_t()));
-  o.total_t(config.get_or<int64_t>("total_t", o.total_t()));
-  o.initially_zero(config.get_or<bool>("initially_zero", o.initially_zero()));
-  o.schedule_param(config.get_or<std::string>("schedule_param", o.schedule_param()));
-  o.last_epoch(config.get_or<int64_t>("last_epoch", o.last_epoch()));
-  return o;
+const OptionFields<CubicSLSchedulerOptions>& CubicSLSchedulerOptions::fields() {
+  using O = CubicSLSchedulerOptions;
+  static const OptionFields<O> table = {
+      SPARSITY_OPTION_FIELD(O, init_sl),
+      SPARSITY_OPTION_FIELD(O, init_t),
+      SPARSITY_OPTION_FIELD(O, delta_t),
+      SPARSITY_OPTION_FIELD(O, total_t),
+      SPARSITY_OPTION_FIELD(O, initially_zero),
+      SPARSITY_OPTION_FIELD(O, schedule_param),
+      SPARSITY_OPTION_FIELD(O, last_epoch)};
+  return table;
 }
+
+CubicSLSchedulerOptions CubicSLSchedulerOptions::from_config(const Config& config) {
+  return options_from_config("CubicSLScheduler", config, fields());
+}
+
+Config CubicSLSchedulerOptions::to_config() const { return options_to_config(*this, fields()); }
 
 CubicSLScheduler::CubicSLScheduler(BaseDataSparsifier& sparsifier, CubicSLSchedulerOptions options)
     : BaseDataScheduler(sparsifier, options.schedule_param(), options.last_epoch()), options_(std::move(options)) {

@@ -33,20 +33,30 @@ void check(const PolynomialDecaySchedulerOptions& o) {
 
 }  // namespace
 
-PolynomialDecaySchedulerOptions PolynomialDecaySchedulerOptions::from_config(const Config& config) {
-  config.check_keys("PolynomialDecayScheduler", {"initial_sparsity", "final_sparsity", "begin_step", "end_step",
-                                                 "power", "frequency", "schedule_param", "last_epoch"});
-  PolynomialDecaySchedulerOptions o;
-  o.initial_sparsity(config.get_or<double>("initial_sparsity", o.initial_sparsity()));
-  if (config.contains("final_sparsity")) o.final_sparsity(config.get<double>("final_sparsity"));
-  o.begin_step(config.get_or<int64_t>("begin_step", o.begin_step()));
-  o.end_step(config.get_or<int64_t>("end_step", o.end_step()));
-  o.power(config.get_or<double>("power", o.power()));
-  o.frequency(config.get_or<int64_t>("frequency", o.frequency()));
-  o.schedule_param(config.get_or<std::string>("schedule_param", o.schedule_param()));
-  o.last_epoch(config.get_or<int64_t>("last_epoch", o.last_epoch()));
-  return o;
+const OptionFields<PolynomialDecaySchedulerOptions>& PolynomialDecaySchedulerOptions::fields() {
+  using O = PolynomialDecaySchedulerOptions;
+  static const OptionFields<O> table = {
+      SPARSITY_OPTION_FIELD(O, initial_sparsity),
+      OptionField<O>{"final_sparsity",
+                     [](O& o, const Config& c, const std::string& k) { o.final_sparsity(c.get<double>(k)); },
+                     // Absent when unset: each name's base value is the final one.
+                     [](const O& o, Config& c, const std::string& k) {
+                       if (o.final_sparsity()) c.set(k, *o.final_sparsity());
+                     }},
+      SPARSITY_OPTION_FIELD(O, begin_step),
+      SPARSITY_OPTION_FIELD(O, end_step),
+      SPARSITY_OPTION_FIELD(O, power),
+      SPARSITY_OPTION_FIELD(O, frequency),
+      SPARSITY_OPTION_FIELD(O, schedule_param),
+      SPARSITY_OPTION_FIELD(O, last_epoch)};
+  return table;
 }
+
+PolynomialDecaySchedulerOptions PolynomialDecaySchedulerOptions::from_config(const Config& config) {
+  return options_from_config("PolynomialDecayScheduler", config, fields());
+}
+
+Config PolynomialDecaySchedulerOptions::to_config() const { return options_to_config(*this, fields()); }
 
 PolynomialDecayScheduler::PolynomialDecayScheduler(BaseDataSparsifier& sparsifier,
                                                    PolynomialDecaySchedulerOptions options)

@@ -21,15 +21,21 @@ void check(const StepSLSchedulerOptions& o) {
 
 }  // namespace
 
-StepSLSchedulerOptions StepSLSchedulerOptions::from_config(const Config& config) {
-  config.check_keys("StepSLScheduler", {"step_size", "gamma", "schedule_param", "last_epoch"});
-  StepSLSchedulerOptions o;
-  o.step_size(config.get_or<int64_t>("step_size", o.step_size()));
-  o.gamma(config.get_or<double>("gamma", o.gamma()));
-  o.schedule_param(config.get_or<std::string>("schedule_param", o.schedule_param()));
-  o.last_epoch(config.get_or<int64_t>("last_epoch", o.last_epoch()));
-  return o;
+const OptionFields<StepSLSchedulerOptions>& StepSLSchedulerOptions::fields() {
+  using O = StepSLSchedulerOptions;
+  static const OptionFields<O> table = {
+      SPARSITY_OPTION_FIELD(O, step_size),
+      SPARSITY_OPTION_FIELD(O, gamma),
+      SPARSITY_OPTION_FIELD(O, schedule_param),
+      SPARSITY_OPTION_FIELD(O, last_epoch)};
+  return table;
 }
+
+StepSLSchedulerOptions StepSLSchedulerOptions::from_config(const Config& config) {
+  return options_from_config("StepSLScheduler", config, fields());
+}
+
+Config StepSLSchedulerOptions::to_config() const { return options_to_config(*this, fields()); }
 
 StepSLScheduler::StepSLScheduler(BaseDataSparsifier& sparsifier, StepSLSchedulerOptions options)
     : BaseDataScheduler(sparsifier, options.schedule_param(), options.last_epoch()), options_(std::move(options)) {

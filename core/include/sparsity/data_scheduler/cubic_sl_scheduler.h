@@ -5,6 +5,7 @@
 #include <string>
 
 #include "sparsity/data_scheduler/base_data_scheduler.h"
+#include "sparsity/option_fields.h"
 
 namespace sparsity {
 
@@ -17,9 +18,13 @@ namespace sparsity {
 ///                            CubicSLSchedulerOptions().init_t(2).delta_t(1).total_t(10));
 /// ```
 struct CubicSLSchedulerOptions {
-  /// Reads `init_sl`, `init_t`, `delta_t`, `total_t`, `initially_zero`,
-  /// `schedule_param`, `last_epoch` (all optional).
+  /// The config keys, in order: `init_sl`, `init_t`, `delta_t`, `total_t`, `initially_zero`, `schedule_param`, `last_epoch`.
+  static const OptionFields<CubicSLSchedulerOptions>& fields();
+  /// Reads the keys of `fields()` (all optional); another key is a
+  /// ConfigError listing them.
   static CubicSLSchedulerOptions from_config(const Config& config);
+  /// Every key of `fields()`: what from_config reads back to equal options.
+  Config to_config() const;
 
   /// s_0: the value at `init_t`.
   TORCH_ARG(double, init_sl) = 0.0;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "sparsity/data_scheduler/base_data_scheduler.h"
+#include "sparsity/option_fields.h"
 
 namespace sparsity {
 
@@ -21,9 +22,13 @@ namespace sparsity {
 ///                                                    .end_step(20));
 /// ```
 struct PolynomialDecaySchedulerOptions {
-  /// Reads `initial_sparsity`, `final_sparsity`, `begin_step`, `end_step`,
-  /// `power`, `frequency`, `schedule_param`, `last_epoch` (all optional).
+  /// The config keys, in order: `initial_sparsity`, `final_sparsity` (absent: each name's base value), `begin_step`, `end_step`, `power`, `frequency`, `schedule_param`, `last_epoch`.
+  static const OptionFields<PolynomialDecaySchedulerOptions>& fields();
+  /// Reads the keys of `fields()` (all optional); another key is a
+  /// ConfigError listing them.
   static PolynomialDecaySchedulerOptions from_config(const Config& config);
+  /// Every key of `fields()`: what from_config reads back to equal options.
+  Config to_config() const;
 
   TORCH_ARG(double, initial_sparsity) = 0.0;
   /// The value reached at `end_step`; by default each name's base value.

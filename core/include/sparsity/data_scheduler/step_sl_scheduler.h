@@ -5,6 +5,7 @@
 #include <string>
 
 #include "sparsity/data_scheduler/base_data_scheduler.h"
+#include "sparsity/option_fields.h"
 
 namespace sparsity {
 
@@ -15,9 +16,13 @@ namespace sparsity {
 /// StepSLScheduler scheduler(sparsifier, StepSLSchedulerOptions().step_size(2).gamma(0.5));
 /// ```
 struct StepSLSchedulerOptions {
-  /// Reads `step_size`, `gamma`, `schedule_param`, `last_epoch` (all optional);
-  /// other keys are an error listing the accepted ones.
+  /// The config keys, in order: `step_size`, `gamma`, `schedule_param`, `last_epoch`.
+  static const OptionFields<StepSLSchedulerOptions>& fields();
+  /// Reads the keys of `fields()` (all optional); another key is a
+  /// ConfigError listing them.
   static StepSLSchedulerOptions from_config(const Config& config);
+  /// Every key of `fields()`: what from_config reads back to equal options.
+  Config to_config() const;
 
   /// Epochs between two multiplications, >= 1.
   TORCH_ARG(int64_t, step_size) = 1;

@@ -78,7 +78,7 @@ class PostTrainingDataSparsity : public SparsifyingCallback {
   /// The sparsifier that sparsified it; null before `on_fit_end`.
   BaseDataSparsifier* data_sparsifier() const override { return data_sparsifier_.get(); }
   /// Per-parameter sparsity of the copy; empty before `on_fit_end`.
-  const std::vector<LayerSparsity>& report() const { return report_; }
+  const std::vector<ParameterSparsity>& report() const { return report_; }
   const PostTrainingDataSparsityOptions& options() const { return options_; }
 
   /// Checks, before training, that the model can be copied (or has a
@@ -96,7 +96,7 @@ class PostTrainingDataSparsity : public SparsifyingCallback {
   PostTrainingDataSparsityOptions options_;
   std::unique_ptr<BaseDataSparsifier> data_sparsifier_;
   std::shared_ptr<torch::nn::Module> sparsified_;
-  std::vector<LayerSparsity> report_;
+  std::vector<ParameterSparsity> report_;
 };
 
 }  // namespace sparsity

@@ -111,7 +111,7 @@ class TrainingAwareDataSparsity : public SparsifyingCallback {
   BaseDataSparsifier* data_sparsifier() const override { return data_sparsifier_.get(); }
   BaseDataScheduler* data_scheduler() const { return data_scheduler_.get(); }
   /// Per-parameter sparsity of the copy at the last update.
-  const std::vector<LayerSparsity>& report() const { return report_; }
+  const std::vector<ParameterSparsity>& report() const { return report_; }
   const TrainingAwareDataSparsityOptions& options() const { return options_; }
 
   bool changes_trained_model() const override { return options_.apply_to_model(); }
@@ -158,7 +158,7 @@ class TrainingAwareDataSparsity : public SparsifyingCallback {
   /// converted at every batch).
   std::map<std::string, at::Tensor> live_masks_;
   std::vector<std::pair<at::Tensor, unsigned>> gradient_hooks_;
-  std::vector<LayerSparsity> report_;
+  std::vector<ParameterSparsity> report_;
 };
 
 }  // namespace sparsity
