@@ -52,7 +52,8 @@ class BoundedReadAdapter final : public caffe2::serialize::ReadAdapterInterface 
   size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
     if (pos >= bytes_.size()) return 0;
     n = std::min<uint64_t>(n, bytes_.size() - pos);
-    std::memcpy(buf, bytes_.data() + pos, n);
+    // An empty record comes with no buffer (memcpy must not see null).
+    if (n > 0) std::memcpy(buf, bytes_.data() + pos, n);
     return n;
   }
 
