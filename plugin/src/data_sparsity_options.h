@@ -47,4 +47,13 @@ void check_selects_a_parameter(const std::string& owner, const ParameterSelectio
 /// Cloneable, or `factory` builds one): found at fit start, not at its end.
 void check_copyable(const std::string& owner, const torch::nn::Module& model, const ModelFactory& factory);
 
+/// A data-sparsity callback's to_config(): its components ({type, args} of
+/// the sparsifier, and scheduler), then every entry of its options.
+template <class Options>
+Config callback_config(Config components, const Options& options) {
+  const Config written = options_to_config(options, Options::fields());
+  for (const auto& [key, value] : written.entries()) components.set(key, value);
+  return components;
+}
+
 }  // namespace sparsity::detail

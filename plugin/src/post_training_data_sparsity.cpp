@@ -61,9 +61,7 @@ std::shared_ptr<PostTrainingDataSparsity> PostTrainingDataSparsity::from_config(
 Config PostTrainingDataSparsity::to_config() const {
   Config config;
   if (!type_.empty()) config.set("sparsifier", detail::ComponentConfig{type_, args_}.to_config());
-  const Config options = options_to_config(options_, PostTrainingDataSparsityOptions::fields());
-  for (const auto& [key, value] : options.entries()) config.set(key, value);
-  return config;
+  return detail::callback_config(std::move(config), options_);
 }
 
 void PostTrainingDataSparsity::check_model(const torch::nn::Module& model) const {

@@ -109,9 +109,7 @@ Config TrainingAwareDataSparsity::to_config() const {
     config.set("sparsifier", detail::ComponentConfig{sparsifier_type_, sparsifier_args_}.to_config());
     config.set("scheduler", detail::ComponentConfig{scheduler_type_, scheduler_args_}.to_config());
   }
-  const Config options = options_to_config(options_, TrainingAwareDataSparsityOptions::fields());
-  for (const auto& [key, value] : options.entries()) config.set(key, value);
-  return config;
+  return detail::callback_config(std::move(config), options_);
 }
 
 void TrainingAwareDataSparsity::check_model(const torch::nn::Module& model) const {
