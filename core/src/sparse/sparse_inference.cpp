@@ -1,0 +1,121 @@
+#include "sparsity/sparse/sparse_inference.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
+#include "../lossy/container_rewire.h"
+#include "sparsity/logging.h"
+
+namespace sparsity {
+
+namespace {
+
+using torch::nn::AnyModule;
+using torch::nn::Module;
+
+void check_options(const SparseInferenceOptions& options) {
+  if (const auto& s = options.min_sparsity()) {
+    if (!std::isfinite(*s) || *s < 0.0 || *s > 1.0) {
+      throw std::invalid_argument(fmt::format("SparseInferenceOptions: min_sparsity must be in [0, 1], got {}", *s));
+    }
+  }
+  if (options.batch_size() < 1) {
+    throw std::invalid_argument(
+        fmt::format("SparseInferenceOptions: batch_size must be >= 1, got {}", options.batch_size()));
+  }
+}
+
+bool convertible(const torch::nn::LinearImpl& linear) {
+  const auto& w = linear.weight;
+  return w.defined() && w.dim() == 2 && w.scalar_type() == at::kFloat && w.device().is_cpu() &&
+         (!linear.bias.defined() || (linear.bias.scalar_type() == at::kFloat && linear.bias.device().is_cpu()));
+}
+
+// The SparseLinear that would replace `linear`, when it pays off.
+std::optional<SparseLinear> candidate(const std::shared_ptr<torch::nn::LinearImpl>& linear,
+                                      const SparseInferenceOptions& options) {
+  if (!convertible(*linear)) return std::nullopt;
+  SparseLinear sparse(torch::nn::Linear(linear), options.layer());
+  const int64_t total = sparse->in_features() * sparse->out_features();
+  if (total == 0) return std::nullopt;
+  const double stored_sparsity = 1.0 - static_cast<double>(sparse->stored_values()) / static_cast<double>(total);
+  const double threshold = options.min_sparsity().has_value()
+                               ? *options.min_sparsity()
+                               : sparse_linear_crossover(sparse->format(), sparse->block_shape(), options.batch_size());
+  if (stored_sparsity < threshold) return std::nullopt;
+  if (!linear->is_training()) sparse->eval();
+  return sparse;
+}
+
+struct Converter {
+  const SparseInferenceOptions& options;
+  std::vector<std::string> replaced;
+  std::vector<std::string> skipped;
+
+  void visit(Module& m, const std::string& prefix) {
+    if (detail::is_container(m)) {
+      detail::rewire(m, [&](const std::string& name, const std::shared_ptr<Module>& child,
+                            const AnyModule*) -> std::optional<AnyModule> {
+        const std::string path = detail::child_path(prefix, name);
+        if (auto linear = std::dynamic_pointer_cast<torch::nn::LinearImpl>(child)) {
+          if (auto sparse = candidate(linear, options)) {
+            replaced.push_back(path);
+            return AnyModule(*sparse);
+          }
+          return std::nullopt;
+        }
+        visit(*child, path);
+        return std::nullopt;
+      });
+      return;
+    }
+    for (const auto& item : m.named_children()) {
+      const std::string path = detail::child_path(prefix, item.key());
+      if (auto linear = std::dynamic_pointer_cast<torch::nn::LinearImpl>(item.value())) {
+        if (candidate(linear, options)) skipped.push_back(path);
+      } else {
+        visit(*item.value(), path);
+      }
+    }
+  }
+};
+
+}  // namespace
+
+double sparse_linear_crossover(SparseFormat format, std::array<int64_t, 2> block_shape, int64_t batch_size) {
+  // Measured crossovers (bench/sparse_linear_bench, 1 and 2 threads, the
+  // shapes there), plus a margin; see bench/README.md.
+  const bool blocks = format == SparseFormat::BlockCSR && block_shape[0] * block_shape[1] == 4;
+  if (batch_size < 8) return blocks ? 0.70 : 0.70;
+  return blocks ? 0.65 : 0.70;
+}
+
+bool sparse_linear_pays_off(const torch::nn::Linear& linear, const SparseInferenceOptions& options) {
+  check_options(options);
+  if (linear.is_empty()) throw std::invalid_argument("sparse_linear_pays_off: the Linear is empty (a null holder)");
+  return candidate(linear.ptr(), options).has_value();
+}
+
+std::vector<std::string> to_sparse_inference(Module& model, SparseInferenceOptions options) {
+  check_options(options);
+  // Checks the layer options once, before anything is rewired.
+  SparseLinear check(at::zeros({4, 4}), at::Tensor(), options.layer());
+  Converter converter{options, {}, {}};
+  converter.visit(model, "");
+  if (!converter.skipped.empty()) {
+    logger()->warn(
+        "to_sparse_inference: {} sparse Linear layer(s) held directly by a custom module cannot be rewired "
+        "from C++ (hold them in a container or an AnyModule, see sparse_inference.h): {}",
+        converter.skipped.size(), fmt::join(converter.skipped, ", "));
+  }
+  return std::move(converter.replaced);
+}
+
+}  // namespace sparsity

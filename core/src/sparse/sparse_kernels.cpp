@@ -1,0 +1,183 @@
+#include "sparse_kernels.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace sparsity::detail {
+
+namespace {
+
+std::atomic<bool> portable_forced{false};
+
+// Below this many multiply-adds a call runs on one thread.
+constexpr int64_t kSerialWork = 1 << 15;
+
+// dst [cols, dst_stride] = src [rows, cols] transposed (src rows src_stride
+// apart), in 16 x 16 tiles; columns rows.. of dst are left alone.
+void transpose(const float* src, int64_t rows, int64_t cols, int64_t src_stride, float* dst, int64_t dst_stride) {
+  constexpr int64_t kTile = 16;
+  const int64_t col_tiles = (cols + kTile - 1) / kTile;
+  const int64_t grain = rows * cols < kSerialWork ? col_tiles + 1 : 1;
+  at::parallel_for(0, col_tiles, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t j0 = t * kTile, j1 = std::min(cols, j0 + kTile);
+      for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
+        const int64_t i1 = std::min(rows, i0 + kTile);
+        for (int64_t j = j0; j < j1; ++j) {
+          float* d = dst + j * dst_stride;
+          for (int64_t i = i0; i < i1; ++i) d[i] = src[i * src_stride + j];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool sparse_avx2_enabled() {
+  static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (!has_avx2 || portable_forced.load(std::memory_order_relaxed)) return false;
+  const char* portable = std::getenv("SPARSITY_PORTABLE_KERNELS");
+  return portable == nullptr || *portable == '\0' || std::strcmp(portable, "0") == 0;
+}
+
+void set_sparse_portable_forced(bool forced) { portable_forced.store(forced, std::memory_order_relaxed); }
+
+void sparse_linear_forward(const BlockView& w, const float* x, int64_t batch, const float* bias, float* y) {
+  if (batch == 0 || w.out == 0) return;
+  const bool avx2 = sparse_avx2_enabled();
+  const int64_t nbr = w.block_rows();
+  const int64_t nnz = w.offsets[nbr] * w.br * w.bc;
+  const int64_t grain = (nnz + w.out) * batch < kSerialWork ? nbr + 1 : 1;
+  if (batch < kTransposedBatch) {
+    at::parallel_for(0, nbr, grain, [&](int64_t r0, int64_t r1) {
+      if (avx2) {
+        small_rows_avx2(w, x, batch, bias, y, r0, r1);
+      } else {
+        small_rows_portable(w, x, batch, bias, y, r0, r1);
+      }
+    });
+    return;
+  }
+  // x transposed to xt [in, bp], its padding columns zero; yt [out, bp].
+  const int64_t bp = (batch + 7) / 8 * 8;
+  std::vector<float> xt(static_cast<size_t>(w.in * bp));
+  std::vector<float> yt(static_cast<size_t>(w.out * bp));
+  transpose(x, batch, w.in, w.in, xt.data(), bp);
+  if (bp != batch) {
+    for (int64_t i = 0; i < w.in; ++i) std::fill(xt.data() + i * bp + batch, xt.data() + (i + 1) * bp, 0.0f);
+  }
+  // Tiles of 64 columns (8 AVX registers) for one output row at a time, 16
+  // for the 4 rows of a 4x1 block.
+  const int64_t tile = w.br == 1 ? 64 : 16;
+  at::parallel_for(0, nbr, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t c0 = 0; c0 < bp; c0 += tile) {
+      const int64_t c1 = std::min(bp, c0 + tile);
+      if (avx2) {
+        transposed_rows_avx2(w, xt.data(), bp, c0, c1, bias, yt.data(), r0, r1);
+      } else {
+        transposed_rows_portable(w, xt.data(), bp, c0, c1, bias, yt.data(), r0, r1);
+      }
+    }
+  });
+  transpose(yt.data(), w.out, batch, bp, y, w.out);
+}
+
+void input_sparse_forward(const float* x, int64_t batch, int64_t in, const float* wt, int64_t out_padded,
+                          const float* bias, float* y) {
+  if (batch == 0 || out_padded == 0) return;
+  const bool avx2 = sparse_avx2_enabled();
+  std::vector<int32_t> nz(static_cast<size_t>(batch * in));
+  std::vector<int64_t> count(static_cast<size_t>(batch));
+  at::parallel_for(0, batch, batch * in < kSerialWork ? batch + 1 : 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const float* xb = x + b * in;
+      int32_t* list = nz.data() + b * in;
+      int64_t n = 0;
+      for (int64_t i = 0; i < in; ++i) {
+        list[n] = static_cast<int32_t>(i);
+        n += xb[i] != 0.0f;
+      }
+      count[static_cast<size_t>(b)] = n;
+    }
+  });
+  constexpr int64_t kTile = 64;
+  const int64_t tiles = (out_padded + kTile - 1) / kTile;
+  int64_t total = 0;
+  for (int64_t n : count) total += n;
+  const int64_t work = total * out_padded;
+  at::parallel_for(0, batch * tiles, work < kSerialWork ? batch * tiles + 1 : 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t / tiles;
+      const int64_t c0 = (t % tiles) * kTile, c1 = std::min(out_padded, c0 + kTile);
+      const int32_t* list = nz.data() + b * in;
+      const int64_t n = count[static_cast<size_t>(b)];
+      if (avx2) {
+        input_sparse_cols_avx2(x + b * in, list, n, wt, out_padded, bias, y + b * out_padded, c0, c1);
+      } else {
+        input_sparse_cols_portable(x + b * in, list, n, wt, out_padded, bias, y + b * out_padded, c0, c1);
+      }
+    }
+  });
+}
+
+void small_rows_portable(const BlockView& w, const float* x, int64_t batch, const float* bias, float* y,
+                         int64_t r0, int64_t r1) {
+  const int br = w.br, bc = w.bc, size = br * bc;
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t b = 0; b < batch; ++b) {
+      const float* xb = x + b * w.in;
+      float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      for (int64_t k = w.offsets[r]; k < w.offsets[r + 1]; ++k) {
+        const float* v = w.values + k * size;
+        const float* xc = xb + w.cols[k];
+        for (int i = 0; i < br; ++i) {
+          for (int j = 0; j < bc; ++j) acc[i] += v[i * bc + j] * xc[j];
+        }
+      }
+      for (int i = 0; i < br; ++i) {
+        const int64_t o = r * br + i;
+        y[b * w.out + o] = acc[i] + (bias != nullptr ? bias[o] : 0.0f);
+      }
+    }
+  }
+}
+
+void transposed_rows_portable(const BlockView& w, const float* xt, int64_t bp, int64_t c0, int64_t c1,
+                              const float* bias, float* yt, int64_t r0, int64_t r1) {
+  const int br = w.br, bc = w.bc, size = br * bc;
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int i = 0; i < br; ++i) {
+      const int64_t o = r * br + i;
+      std::fill(yt + o * bp + c0, yt + o * bp + c1, bias != nullptr ? bias[o] : 0.0f);
+    }
+    for (int64_t k = w.offsets[r]; k < w.offsets[r + 1]; ++k) {
+      const float* v = w.values + k * size;
+      for (int i = 0; i < br; ++i) {
+        float* yo = yt + (r * br + i) * bp;
+        for (int j = 0; j < bc; ++j) {
+          const float vij = v[i * bc + j];
+          const float* xr = xt + (w.cols[k] + j) * bp;
+          for (int64_t c = c0; c < c1; ++c) yo[c] += vij * xr[c];
+        }
+      }
+    }
+  }
+}
+
+void input_sparse_cols_portable(const float* x, const int32_t* nz, int64_t n, const float* wt, int64_t out_padded,
+                                const float* bias, float* y, int64_t c0, int64_t c1) {
+  std::copy(bias + c0, bias + c1, y + c0);
+  for (int64_t t = 0; t < n; ++t) {
+    const float v = x[nz[t]];
+    const float* row = wt + static_cast<int64_t>(nz[t]) * out_padded;
+    for (int64_t c = c0; c < c1; ++c) y[c] += v * row[c];
+  }
+}
+
+}  // namespace sparsity::detail

@@ -1,0 +1,58 @@
+#pragma once
+// The kernels behind SparseLinear and SparseInputLinear (internal).
+//
+// A weight [out, in] is held as blocks of br x bc (1x1 is CSR, 1x4 and 4x1
+// the block formats): block row r covers output rows br*r .. br*r + br - 1;
+// its blocks are offsets[r] .. offsets[r+1] - 1, block k starting at input
+// column cols[k], its br*bc values row-major at values + k*br*bc.
+
+#include <cstdint>
+
+namespace sparsity::detail {
+
+struct BlockView {
+  int br = 1;
+  int bc = 1;
+  int64_t in = 0;
+  int64_t out = 0;
+  const int64_t* offsets = nullptr;  // out / br + 1
+  const int32_t* cols = nullptr;     // one per block
+  const float* values = nullptr;     // br * bc per block
+  int64_t block_rows() const { return out / br; }
+};
+
+/// Whether the AVX2+FMA kernels run: the CPU has them, SPARSITY_PORTABLE_KERNELS
+/// is unset, empty or "0", and no one forced the portable ones.
+bool sparse_avx2_enabled();
+void set_sparse_portable_forced(bool forced);
+
+/// y [batch, out] = x [batch, in] (rows `x_stride` apart) times the weight
+/// transposed, plus bias (may be null). Picks the small-batch (gather) or the
+/// transposed (axpy) kernel and runs over at::parallel_for.
+void sparse_linear_forward(const BlockView& w, const float* x, int64_t batch, const float* bias, float* y);
+
+/// Batches from this size on go through the transposed kernel.
+inline constexpr int64_t kTransposedBatch = 8;
+
+/// y [batch, out_padded] = x [batch, in] times wt [in, out_padded] plus bias
+/// [out_padded], skipping the zeros of x. out_padded is a multiple of 8.
+void input_sparse_forward(const float* x, int64_t batch, int64_t in, const float* wt, int64_t out_padded,
+                          const float* bias, float* y);
+
+// The row-range kernels (rows in block rows), portable and AVX2.
+void small_rows_portable(const BlockView& w, const float* x, int64_t batch, const float* bias, float* y,
+                         int64_t r0, int64_t r1);
+void small_rows_avx2(const BlockView& w, const float* x, int64_t batch, const float* bias, float* y, int64_t r0,
+                     int64_t r1);
+// xt [in, bp] (bp a multiple of 8), yt [out, bp]; columns [c0, c1) of both.
+void transposed_rows_portable(const BlockView& w, const float* xt, int64_t bp, int64_t c0, int64_t c1,
+                              const float* bias, float* yt, int64_t r0, int64_t r1);
+void transposed_rows_avx2(const BlockView& w, const float* xt, int64_t bp, int64_t c0, int64_t c1,
+                          const float* bias, float* yt, int64_t r0, int64_t r1);
+// One sample: y [c0, c1) (multiples of 8) from the nonzero inputs `nz` (n of them).
+void input_sparse_cols_portable(const float* x, const int32_t* nz, int64_t n, const float* wt, int64_t out_padded,
+                                const float* bias, float* y, int64_t c0, int64_t c1);
+void input_sparse_cols_avx2(const float* x, const int32_t* nz, int64_t n, const float* wt, int64_t out_padded,
+                            const float* bias, float* y, int64_t c0, int64_t c1);
+
+}  // namespace sparsity::detail
