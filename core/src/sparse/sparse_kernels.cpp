@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace sparsity::detail {
@@ -21,20 +22,16 @@ constexpr int64_t kSerialWork = 1 << 15;
 // apart), in 16 x 16 tiles; columns rows.. of dst are left alone.
 void transpose(const float* src, int64_t rows, int64_t cols, int64_t src_stride, float* dst, int64_t dst_stride) {
   constexpr int64_t kTile = 16;
-  const int64_t col_tiles = (cols + kTile - 1) / kTile;
-  const int64_t grain = rows * cols < kSerialWork ? col_tiles + 1 : 1;
-  at::parallel_for(0, col_tiles, grain, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t j0 = t * kTile, j1 = std::min(cols, j0 + kTile);
-      for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
-        const int64_t i1 = std::min(rows, i0 + kTile);
-        for (int64_t j = j0; j < j1; ++j) {
-          float* d = dst + j * dst_stride;
-          for (int64_t i = i0; i < i1; ++i) d[i] = src[i * src_stride + j];
-        }
+  for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
+    const int64_t j1 = std::min(cols, j0 + kTile);
+    for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
+      const int64_t i1 = std::min(rows, i0 + kTile);
+      for (int64_t j = j0; j < j1; ++j) {
+        float* d = dst + j * dst_stride;
+        for (int64_t i = i0; i < i1; ++i) d[i] = src[i * src_stride + j];
       }
     }
-  });
+  }
 }
 
 }  // namespace
@@ -64,28 +61,47 @@ void sparse_linear_forward(const BlockView& w, const float* x, int64_t batch, co
     });
     return;
   }
-  // x transposed to xt [in, bp], its padding columns zero; yt [out, bp].
+  // x transposed into panels: tile t holds columns [t*T, t*T + width_t) of
+  // xᵀ as a contiguous [in, width_t] block (so that a tile stays in cache
+  // whatever the batch: rows of a wide xᵀ would fall into few cache sets),
+  // batch padded to a multiple of 8 with zero columns; y likewise in panels
+  // [out, width_t]. T: 64 columns (8 AVX registers) for one output row at a
+  // time, 16 for the 4 rows of a 4x1 block, less when a panel of 64 would not
+  // fit in about 256 KB.
   const int64_t bp = (batch + 7) / 8 * 8;
-  std::vector<float> xt(static_cast<size_t>(w.in * bp));
-  std::vector<float> yt(static_cast<size_t>(w.out * bp));
-  transpose(x, batch, w.in, w.in, xt.data(), bp);
-  if (bp != batch) {
-    for (int64_t i = 0; i < w.in; ++i) std::fill(xt.data() + i * bp + batch, xt.data() + (i + 1) * bp, 0.0f);
-  }
-  // Tiles of 64 columns (8 AVX registers) for one output row at a time, 16
-  // for the 4 rows of a 4x1 block.
-  const int64_t tile = w.br == 1 ? 64 : 16;
-  at::parallel_for(0, nbr, grain, [&](int64_t r0, int64_t r1) {
-    for (int64_t c0 = 0; c0 < bp; c0 += tile) {
-      const int64_t c1 = std::min(bp, c0 + tile);
-      if (avx2) {
-        transposed_rows_avx2(w, xt.data(), bp, c0, c1, bias, yt.data(), r0, r1);
-      } else {
-        transposed_rows_portable(w, xt.data(), bp, c0, c1, bias, yt.data(), r0, r1);
+  int64_t tile = w.br == 1 ? 64 : 16;
+  while (tile > 8 && w.in * tile * 4 > (256 << 10)) tile /= 2;
+  const int64_t tiles = (bp + tile - 1) / tile;
+  std::unique_ptr<float[]> xp(new float[static_cast<size_t>(w.in * bp)]);
+  std::unique_ptr<float[]> yp(new float[static_cast<size_t>(w.out * bp)]);
+  at::parallel_for(0, tiles, batch * w.in < kSerialWork ? tiles + 1 : 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b0 = t * tile, width = std::min(tile, bp - b0), real = std::min(width, batch - b0);
+      float* panel = xp.get() + b0 * w.in;
+      transpose(x + b0 * w.in, real, w.in, w.in, panel, width);
+      if (real != width) {
+        for (int64_t i = 0; i < w.in; ++i) std::fill(panel + i * width + real, panel + (i + 1) * width, 0.0f);
       }
     }
   });
-  transpose(yt.data(), w.out, batch, bp, y, w.out);
+  at::parallel_for(0, nbr, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t b0 = t * tile, width = std::min(tile, bp - b0);
+      const float* xt = xp.get() + b0 * w.in;
+      float* yt = yp.get() + b0 * w.out;
+      if (avx2) {
+        transposed_rows_avx2(w, xt, width, 0, width, bias, yt, r0, r1);
+      } else {
+        transposed_rows_portable(w, xt, width, 0, width, bias, yt, r0, r1);
+      }
+    }
+  });
+  at::parallel_for(0, tiles, batch * w.out < kSerialWork ? tiles + 1 : 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b0 = t * tile, width = std::min(tile, bp - b0), real = std::min(width, batch - b0);
+      transpose(yp.get() + b0 * w.out, w.out, real, width, y + b0 * w.out, w.out);
+    }
+  });
 }
 
 void input_sparse_forward(const float* x, int64_t batch, int64_t in, const float* wt, int64_t out_padded,
@@ -106,21 +122,25 @@ void input_sparse_forward(const float* x, int64_t batch, int64_t in, const float
       count[static_cast<size_t>(b)] = n;
     }
   });
-  constexpr int64_t kTile = 64;
-  const int64_t tiles = (out_padded + kTile - 1) / kTile;
+  // wt in panels of kInputTile columns (see input_sparse_panel); a task is
+  // one panel for one sample, panels outermost so that a thread's panel
+  // stays in cache over the batch.
+  const int64_t tiles = (out_padded + kInputTile - 1) / kInputTile;
   int64_t total = 0;
   for (int64_t n : count) total += n;
   const int64_t work = total * out_padded;
   at::parallel_for(0, batch * tiles, work < kSerialWork ? batch * tiles + 1 : 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t b = t / tiles;
-      const int64_t c0 = (t % tiles) * kTile, c1 = std::min(out_padded, c0 + kTile);
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t t = task / batch, b = task % batch;
+      const int64_t c0 = t * kInputTile, width = std::min(out_padded - c0, kInputTile);
+      const float* panel = wt + c0 * in;
       const int32_t* list = nz.data() + b * in;
       const int64_t n = count[static_cast<size_t>(b)];
+      float* yb = y + b * out_padded + c0;
       if (avx2) {
-        input_sparse_cols_avx2(x + b * in, list, n, wt, out_padded, bias, y + b * out_padded, c0, c1);
+        input_sparse_cols_avx2(x + b * in, list, n, panel, width, bias + c0, yb, 0, width);
       } else {
-        input_sparse_cols_portable(x + b * in, list, n, wt, out_padded, bias, y + b * out_padded, c0, c1);
+        input_sparse_cols_portable(x + b * in, list, n, panel, width, bias + c0, yb, 0, width);
       }
     }
   });

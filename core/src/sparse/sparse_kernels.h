@@ -34,8 +34,13 @@ void sparse_linear_forward(const BlockView& w, const float* x, int64_t batch, co
 /// Batches from this size on go through the transposed kernel.
 inline constexpr int64_t kTransposedBatch = 8;
 
-/// y [batch, out_padded] = x [batch, in] times wt [in, out_padded] plus bias
-/// [out_padded], skipping the zeros of x. out_padded is a multiple of 8.
+/// The column panels of SparseInputLinear's Wᵀ: panel t holds output columns
+/// [t*kInputTile, t*kInputTile + width_t) as a contiguous [in, width_t]
+/// block at offset t*kInputTile*in.
+inline constexpr int64_t kInputTile = 64;
+
+/// y [batch, out_padded] = x [batch, in] times Wᵀ (in panels, above) plus
+/// bias [out_padded], skipping the zeros of x. out_padded is a multiple of 8.
 void input_sparse_forward(const float* x, int64_t batch, int64_t in, const float* wt, int64_t out_padded,
                           const float* bias, float* y);
 

@@ -4,6 +4,7 @@
 #include <c10/util/accumulate.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 #include <ostream>
 #include <stdexcept>
@@ -259,8 +260,16 @@ void SparseInputLinearImpl::build(const at::Tensor& weight, const at::Tensor& bi
   out_ = weight.size(0);
   in_ = weight.size(1);
   const int64_t padded = (out_ + 7) / 8 * 8;
-  weight_t_ = at::zeros({in_, padded}, at::kFloat);
-  weight_t_.narrow(1, 0, out_).copy_(weight.detach().t());
+  weight_t_ = at::zeros({in_ * padded}, at::kFloat);
+  const at::Tensor w = weight.detach().contiguous();
+  const float* src = w.data_ptr<float>();
+  float* dst = weight_t_.data_ptr<float>();
+  for (int64_t o = 0; o < out_; ++o) {
+    const int64_t c0 = o / detail::kInputTile * detail::kInputTile;
+    const int64_t width = std::min(detail::kInputTile, padded - c0);
+    float* panel = dst + c0 * in_ + (o - c0);
+    for (int64_t i = 0; i < in_; ++i) panel[i * width] = src[o * in_ + i];
+  }
   bias_ = at::zeros({padded}, at::kFloat);
   has_bias_ = bias.defined();
   if (has_bias_) bias_.narrow(0, 0, out_).copy_(bias.detach());
@@ -282,7 +291,7 @@ at::Tensor SparseInputLinearImpl::forward(const at::Tensor& input) {
   std::vector<int64_t> sizes;
   const at::Tensor x = input_matrix("SparseInputLinear", input, in_, sizes, out_);
   const at::Tensor wt = weight_t_.contiguous(), bias = bias_.contiguous();
-  const int64_t padded = wt.size(1);
+  const int64_t padded = bias.size(0);
   at::Tensor y = at::empty({x.size(0), padded}, x.options());
   detail::input_sparse_forward(x.data_ptr<float>(), x.size(0), in_, wt.data_ptr<float>(), padded,
                                bias.data_ptr<float>(), y.data_ptr<float>());
@@ -290,7 +299,20 @@ at::Tensor SparseInputLinearImpl::forward(const at::Tensor& input) {
   return y.view(sizes);
 }
 
-at::Tensor SparseInputLinearImpl::dense_weight() const { return weight_t_.narrow(1, 0, out_).t().contiguous(); }
+at::Tensor SparseInputLinearImpl::dense_weight() const {
+  at::Tensor weight = at::empty({out_, in_}, at::kFloat);
+  const int64_t padded = bias_.size(0);
+  const at::Tensor wt = weight_t_.contiguous();
+  const float* src = wt.data_ptr<float>();
+  float* dst = weight.data_ptr<float>();
+  for (int64_t o = 0; o < out_; ++o) {
+    const int64_t c0 = o / detail::kInputTile * detail::kInputTile;
+    const int64_t width = std::min(detail::kInputTile, padded - c0);
+    const float* panel = src + c0 * in_ + (o - c0);
+    for (int64_t i = 0; i < in_; ++i) dst[o * in_ + i] = panel[i * width];
+  }
+  return weight;
+}
 
 void set_portable_sparse_kernels(bool portable) { detail::set_sparse_portable_forced(portable); }
 

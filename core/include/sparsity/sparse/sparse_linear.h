@@ -137,8 +137,9 @@ TORCH_MODULE(SparseLinear);
 /// A Linear layer for inputs that are mostly zero (the output of a
 /// `LossyHardSparsifier`, a ReLU): per sample it lists the nonzero inputs and
 /// adds up only their rows of Wᵀ (the dense weight, transposed once and held
-/// as the buffer "weight_t" [in, out rounded up to 8]), in AVX2 registers 64
-/// outputs at a time. Its cost falls with the input's sparsity, whatever the
+/// as the 1-D buffer "weight_t": panels of 64 output columns, each [in, 64],
+/// out rounded up to 8), in AVX2 registers 64 outputs at a time, one panel
+/// over the whole batch before the next. Its cost falls with the input's sparsity, whatever the
 /// weight's. Same rules as `SparseLinear`: float32 CPU, inference only,
 /// input [..., in_features], equal to the dense layer within rounding.
 ///
