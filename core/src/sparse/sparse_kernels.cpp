@@ -20,7 +20,12 @@ constexpr int64_t kSerialWork = 1 << 15;
 
 // dst [cols, dst_stride] = src [rows, cols] transposed (src rows src_stride
 // apart), in 16 x 16 tiles; columns rows.. of dst are left alone.
-void transpose(const float* src, int64_t rows, int64_t cols, int64_t src_stride, float* dst, int64_t dst_stride) {
+void transpose(const float* src, int64_t rows, int64_t cols, int64_t src_stride, float* dst, int64_t dst_stride,
+               bool avx2) {
+  if (avx2) {
+    transpose_avx2(src, rows, cols, src_stride, dst, dst_stride);
+    return;
+  }
   constexpr int64_t kTile = 16;
   for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
     const int64_t j1 = std::min(cols, j0 + kTile);
@@ -78,7 +83,7 @@ void sparse_linear_forward(const BlockView& w, const float* x, int64_t batch, co
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b0 = t * tile, width = std::min(tile, bp - b0), real = std::min(width, batch - b0);
       float* panel = xp.get() + b0 * w.in;
-      transpose(x + b0 * w.in, real, w.in, w.in, panel, width);
+      transpose(x + b0 * w.in, real, w.in, w.in, panel, width, avx2);
       if (real != width) {
         for (int64_t i = 0; i < w.in; ++i) std::fill(panel + i * width + real, panel + (i + 1) * width, 0.0f);
       }
@@ -99,7 +104,7 @@ void sparse_linear_forward(const BlockView& w, const float* x, int64_t batch, co
   at::parallel_for(0, tiles, batch * w.out < kSerialWork ? tiles + 1 : 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b0 = t * tile, width = std::min(tile, bp - b0), real = std::min(width, batch - b0);
-      transpose(yp.get() + b0 * w.out, w.out, real, width, y + b0 * w.out, w.out);
+      transpose(yp.get() + b0 * w.out, w.out, real, width, y + b0 * w.out, w.out, avx2);
     }
   });
 }

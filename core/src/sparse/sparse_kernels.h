@@ -60,4 +60,8 @@ void input_sparse_cols_portable(const float* x, const int32_t* nz, int64_t n, co
 void input_sparse_cols_avx2(const float* x, const int32_t* nz, int64_t n, const float* wt, int64_t out_padded,
                             const float* bias, float* y, int64_t c0, int64_t c1);
 
+// dst [cols, dst_stride] = src [rows, cols] transposed (8x8 AVX2 blocks).
+void transpose_avx2(const float* src, int64_t rows, int64_t cols, int64_t src_stride, float* dst,
+                    int64_t dst_stride);
+
 }  // namespace sparsity::detail
