@@ -92,7 +92,7 @@ class SparseLinearKernels : public ::testing::TestWithParam<bool> {};
 TEST_P(SparseLinearKernels, MatchesDenseForEachFormatShapeAndBatch) {
   KernelPath path(GetParam());
   EXPECT_EQ(sparse_kernels_use_avx2(), !GetParam() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
-  const std::vector<std::pair<int64_t, int64_t>> shapes = {{16, 8}, {36, 20}, {784, 128}, {100, 64}, {2100, 24}};
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{16, 8}, {36, 20}, {784, 128}, {100, 64}, {2100, 24}, {4100, 8}};
   for (const auto& c : format_cases()) {
     for (const auto& [in, out] : shapes) {
       for (double sparsity : {0.5, 0.9}) {

@@ -71,40 +71,68 @@ void sparse_linear_forward(const BlockView& w, const float* x, int64_t batch, co
   // whatever the batch: rows of a wide xᵀ would fall into few cache sets),
   // batch padded to a multiple of 8 with zero columns; y likewise in panels
   // [out, width_t]. T: 64 columns (8 AVX registers) for one output row at a
-  // time, 16 for the 4 rows of a 4x1 block, less when a panel of 64 would not
-  // fit in about 256 KB.
+  // time, 16 for the 4 rows of a 4x1 block.
   const int64_t bp = (batch + 7) / 8 * 8;
-  int64_t tile = w.br == 1 ? 64 : 16;
-  while (tile > 8 && w.in * tile * 4 > (256 << 10)) tile /= 2;
+  const int64_t tile = w.br == 1 ? 64 : 16;
   const int64_t tiles = (bp + tile - 1) / tile;
-  std::unique_ptr<float[]> xp(new float[static_cast<size_t>(w.in * bp)]);
-  std::unique_ptr<float[]> yp(new float[static_cast<size_t>(w.out * bp)]);
+  // Kept between calls (per calling thread): a fresh large allocation costs
+  // page faults on every call.
+  thread_local std::vector<float> x_panels, y_panels;
+  if (x_panels.size() < static_cast<size_t>(w.in * bp)) x_panels.resize(static_cast<size_t>(w.in * bp));
+  if (y_panels.size() < static_cast<size_t>(w.out * bp)) y_panels.resize(static_cast<size_t>(w.out * bp));
+  float* const xpp = x_panels.data();
+  float* const ypp = y_panels.data();
   at::parallel_for(0, tiles, batch * w.in < kSerialWork ? tiles + 1 : 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b0 = t * tile, width = std::min(tile, bp - b0), real = std::min(width, batch - b0);
-      float* panel = xp.get() + b0 * w.in;
+      float* panel = xpp + b0 * w.in;
       transpose(x + b0 * w.in, real, w.in, w.in, panel, width, avx2);
       if (real != width) {
         for (int64_t i = 0; i < w.in; ++i) std::fill(panel + i * width + real, panel + (i + 1) * width, 0.0f);
       }
     }
   });
+  // Wide inputs in chunks of `chunk` inputs, so that the part of a panel a
+  // pass reads stays in about 256 KB of cache: split[r * (chunks + 1) + q] is
+  // block row r's first block in chunk q (columns sorted within a row).
+  const int64_t chunk = std::max<int64_t>(4, (256 << 10) / (tile * 4) / 4 * 4);
+  const int64_t chunks = w.in <= chunk ? 1 : (w.in + chunk - 1) / chunk;
+  std::vector<int64_t> split;
+  RowRanges whole{w.offsets, w.offsets + 1, 1, false};
+  if (chunks > 1) {
+    split.resize(static_cast<size_t>(nbr * (chunks + 1)));
+    at::parallel_for(0, nbr, 256, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        int64_t* s = split.data() + r * (chunks + 1);
+        const int32_t* first = w.cols + w.offsets[r];
+        const int32_t* last = w.cols + w.offsets[r + 1];
+        for (int64_t q = 0; q < chunks; ++q) {
+          s[q] = w.offsets[r] + (std::lower_bound(first, last, static_cast<int32_t>(q * chunk)) - first);
+        }
+        s[chunks] = w.offsets[r + 1];
+      }
+    });
+  }
   at::parallel_for(0, nbr, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t t = 0; t < tiles; ++t) {
       const int64_t b0 = t * tile, width = std::min(tile, bp - b0);
-      const float* xt = xp.get() + b0 * w.in;
-      float* yt = yp.get() + b0 * w.out;
-      if (avx2) {
-        transposed_rows_avx2(w, xt, width, 0, width, bias, yt, r0, r1);
-      } else {
-        transposed_rows_portable(w, xt, width, 0, width, bias, yt, r0, r1);
+      const float* xt = xpp + b0 * w.in;
+      float* yt = ypp + b0 * w.out;
+      for (int64_t q = 0; q < chunks; ++q) {
+        const RowRanges rr = chunks == 1 ? whole
+                                         : RowRanges{split.data() + q, split.data() + q + 1, chunks + 1, q > 0};
+        if (avx2) {
+          transposed_rows_avx2(w, rr, xt, width, 0, width, bias, yt, r0, r1);
+        } else {
+          transposed_rows_portable(w, rr, xt, width, 0, width, bias, yt, r0, r1);
+        }
       }
     }
   });
   at::parallel_for(0, tiles, batch * w.out < kSerialWork ? tiles + 1 : 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b0 = t * tile, width = std::min(tile, bp - b0), real = std::min(width, batch - b0);
-      transpose(yp.get() + b0 * w.out, w.out, real, width, y + b0 * w.out, w.out, avx2);
+      transpose(ypp + b0 * w.out, w.out, real, width, y + b0 * w.out, w.out, avx2);
     }
   });
 }
@@ -113,12 +141,15 @@ void input_sparse_forward(const float* x, int64_t batch, int64_t in, const float
                           const float* bias, float* y) {
   if (batch == 0 || out_padded == 0) return;
   const bool avx2 = sparse_avx2_enabled();
-  std::vector<int32_t> nz(static_cast<size_t>(batch * in));
+  thread_local std::vector<int32_t> nz;
+  if (nz.size() < static_cast<size_t>(batch * in)) nz.resize(static_cast<size_t>(batch * in));
+  // The lambdas below run on other threads: they must see this thread's buffer.
+  int32_t* const nzp = nz.data();
   std::vector<int64_t> count(static_cast<size_t>(batch));
   at::parallel_for(0, batch, batch * in < kSerialWork ? batch + 1 : 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       const float* xb = x + b * in;
-      int32_t* list = nz.data() + b * in;
+      int32_t* list = nzp + b * in;
       int64_t n = 0;
       for (int64_t i = 0; i < in; ++i) {
         list[n] = static_cast<int32_t>(i);
@@ -139,7 +170,7 @@ void input_sparse_forward(const float* x, int64_t batch, int64_t in, const float
       const int64_t t = task / batch, b = task % batch;
       const int64_t c0 = t * kInputTile, width = std::min(out_padded - c0, kInputTile);
       const float* panel = wt + c0 * in;
-      const int32_t* list = nz.data() + b * in;
+      const int32_t* list = nzp + b * in;
       const int64_t n = count[static_cast<size_t>(b)];
       float* yb = y + b * out_padded + c0;
       if (avx2) {
@@ -173,15 +204,15 @@ void small_rows_portable(const BlockView& w, const float* x, int64_t batch, cons
   }
 }
 
-void transposed_rows_portable(const BlockView& w, const float* xt, int64_t bp, int64_t c0, int64_t c1,
-                              const float* bias, float* yt, int64_t r0, int64_t r1) {
+void transposed_rows_portable(const BlockView& w, const RowRanges& rr, const float* xt, int64_t bp, int64_t c0,
+                              int64_t c1, const float* bias, float* yt, int64_t r0, int64_t r1) {
   const int br = w.br, bc = w.bc, size = br * bc;
   for (int64_t r = r0; r < r1; ++r) {
-    for (int i = 0; i < br; ++i) {
+    for (int i = 0; i < br && !rr.accumulate; ++i) {
       const int64_t o = r * br + i;
       std::fill(yt + o * bp + c0, yt + o * bp + c1, bias != nullptr ? bias[o] : 0.0f);
     }
-    for (int64_t k = w.offsets[r]; k < w.offsets[r + 1]; ++k) {
+    for (int64_t k = rr.begin[r * rr.stride]; k < rr.end[r * rr.stride]; ++k) {
       const float* v = w.values + k * size;
       for (int i = 0; i < br; ++i) {
         float* yo = yt + (r * br + i) * bp;

@@ -49,11 +49,20 @@ void small_rows_portable(const BlockView& w, const float* x, int64_t batch, cons
                          int64_t r0, int64_t r1);
 void small_rows_avx2(const BlockView& w, const float* x, int64_t batch, const float* bias, float* y, int64_t r0,
                      int64_t r1);
+// The blocks of block row r that a transposed kernel takes: begin[r*stride]
+// to end[r*stride] (the row's blocks whose columns fall in one chunk of the
+// inputs); with `accumulate` they add to yt, else they start from the bias.
+struct RowRanges {
+  const int64_t* begin;
+  const int64_t* end;
+  int64_t stride;
+  bool accumulate;
+};
 // xt [in, bp] (bp a multiple of 8), yt [out, bp]; columns [c0, c1) of both.
-void transposed_rows_portable(const BlockView& w, const float* xt, int64_t bp, int64_t c0, int64_t c1,
-                              const float* bias, float* yt, int64_t r0, int64_t r1);
-void transposed_rows_avx2(const BlockView& w, const float* xt, int64_t bp, int64_t c0, int64_t c1,
-                          const float* bias, float* yt, int64_t r0, int64_t r1);
+void transposed_rows_portable(const BlockView& w, const RowRanges& rr, const float* xt, int64_t bp, int64_t c0,
+                              int64_t c1, const float* bias, float* yt, int64_t r0, int64_t r1);
+void transposed_rows_avx2(const BlockView& w, const RowRanges& rr, const float* xt, int64_t bp, int64_t c0,
+                          int64_t c1, const float* bias, float* yt, int64_t r0, int64_t r1);
 // One sample: y [c0, c1) (multiples of 8) from the nonzero inputs `nz` (n of them).
 void input_sparse_cols_portable(const float* x, const int32_t* nz, int64_t n, const float* wt, int64_t out_padded,
                                 const float* bias, float* y, int64_t c0, int64_t c1);

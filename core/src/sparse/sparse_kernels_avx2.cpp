@@ -88,15 +88,21 @@ SPARSITY_AVX2 inline __m128 col4_dot(const float* xb, const int32_t* cols, const
 
 // Rows of 1x1 (bc 1) or 1x4 (bc 4) blocks over NV vectors of columns.
 template <int NV, int BC>
-SPARSITY_AVX2 void row_tile(const BlockView& w, const float* xt, int64_t bp, int64_t c0, const float* bias,
-                            float* yt, int64_t r0, int64_t r1) {
+SPARSITY_AVX2 void row_tile(const BlockView& w, const RowRanges& rr, const float* xt, int64_t bp, int64_t c0,
+                            const float* bias, float* yt, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; ++r) {
-    const __m256 b = _mm256_set1_ps(bias != nullptr ? bias[r] : 0.0f);
     __m256 acc[NV];
+    float* yo = yt + r * bp + c0;
+    if (rr.accumulate) {
 #pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) acc[j] = b;
-    const int64_t k1 = w.offsets[r + 1];
-    for (int64_t k = w.offsets[r]; k < k1; ++k) {
+      for (int j = 0; j < NV; ++j) acc[j] = _mm256_loadu_ps(yo + 8 * j);
+    } else {
+      const __m256 b = _mm256_set1_ps(bias != nullptr ? bias[r] : 0.0f);
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) acc[j] = b;
+    }
+    const int64_t k1 = rr.end[r * rr.stride];
+    for (int64_t k = rr.begin[r * rr.stride]; k < k1; ++k) {
       const float* xr = xt + static_cast<int64_t>(w.cols[k]) * bp + c0;
 #pragma GCC unroll 4
       for (int i = 0; i < BC; ++i) {
@@ -105,7 +111,6 @@ SPARSITY_AVX2 void row_tile(const BlockView& w, const float* xt, int64_t bp, int
         for (int j = 0; j < NV; ++j) acc[j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(xr + i * bp + 8 * j), acc[j]);
       }
     }
-    float* yo = yt + r * bp + c0;
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) _mm256_storeu_ps(yo + 8 * j, acc[j]);
   }
@@ -113,18 +118,23 @@ SPARSITY_AVX2 void row_tile(const BlockView& w, const float* xt, int64_t bp, int
 
 // Rows of 4x1 blocks: one load of xt feeds the 4 output rows.
 template <int NV>
-SPARSITY_AVX2 void col4_tile(const BlockView& w, const float* xt, int64_t bp, int64_t c0, const float* bias,
-                             float* yt, int64_t r0, int64_t r1) {
+SPARSITY_AVX2 void col4_tile(const BlockView& w, const RowRanges& rr, const float* xt, int64_t bp, int64_t c0,
+                             const float* bias, float* yt, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; ++r) {
     __m256 acc[4][NV];
 #pragma GCC unroll 4
     for (int i = 0; i < 4; ++i) {
-      const __m256 b = _mm256_set1_ps(bias != nullptr ? bias[4 * r + i] : 0.0f);
+      if (rr.accumulate) {
 #pragma GCC unroll 8
-      for (int j = 0; j < NV; ++j) acc[i][j] = b;
+        for (int j = 0; j < NV; ++j) acc[i][j] = _mm256_loadu_ps(yt + (4 * r + i) * bp + c0 + 8 * j);
+      } else {
+        const __m256 b = _mm256_set1_ps(bias != nullptr ? bias[4 * r + i] : 0.0f);
+#pragma GCC unroll 8
+        for (int j = 0; j < NV; ++j) acc[i][j] = b;
+      }
     }
-    const int64_t k1 = w.offsets[r + 1];
-    for (int64_t k = w.offsets[r]; k < k1; ++k) {
+    const int64_t k1 = rr.end[r * rr.stride];
+    for (int64_t k = rr.begin[r * rr.stride]; k < k1; ++k) {
       const float* xr = xt + static_cast<int64_t>(w.cols[k]) * bp + c0;
       __m256 xv[NV];
 #pragma GCC unroll 8
@@ -146,17 +156,17 @@ SPARSITY_AVX2 void col4_tile(const BlockView& w, const float* xt, int64_t bp, in
 }
 
 template <int BC>
-SPARSITY_AVX2 void row_tiles(const BlockView& w, const float* xt, int64_t bp, int64_t c0, int64_t nv,
+SPARSITY_AVX2 void row_tiles(const BlockView& w, const RowRanges& rr, const float* xt, int64_t bp, int64_t c0, int64_t nv,
                              const float* bias, float* yt, int64_t r0, int64_t r1) {
   switch (nv) {
-    case 1: return row_tile<1, BC>(w, xt, bp, c0, bias, yt, r0, r1);
-    case 2: return row_tile<2, BC>(w, xt, bp, c0, bias, yt, r0, r1);
-    case 3: return row_tile<3, BC>(w, xt, bp, c0, bias, yt, r0, r1);
-    case 4: return row_tile<4, BC>(w, xt, bp, c0, bias, yt, r0, r1);
-    case 5: return row_tile<5, BC>(w, xt, bp, c0, bias, yt, r0, r1);
-    case 6: return row_tile<6, BC>(w, xt, bp, c0, bias, yt, r0, r1);
-    case 7: return row_tile<7, BC>(w, xt, bp, c0, bias, yt, r0, r1);
-    default: return row_tile<8, BC>(w, xt, bp, c0, bias, yt, r0, r1);
+    case 1: return row_tile<1, BC>(w, rr, xt, bp, c0, bias, yt, r0, r1);
+    case 2: return row_tile<2, BC>(w, rr, xt, bp, c0, bias, yt, r0, r1);
+    case 3: return row_tile<3, BC>(w, rr, xt, bp, c0, bias, yt, r0, r1);
+    case 4: return row_tile<4, BC>(w, rr, xt, bp, c0, bias, yt, r0, r1);
+    case 5: return row_tile<5, BC>(w, rr, xt, bp, c0, bias, yt, r0, r1);
+    case 6: return row_tile<6, BC>(w, rr, xt, bp, c0, bias, yt, r0, r1);
+    case 7: return row_tile<7, BC>(w, rr, xt, bp, c0, bias, yt, r0, r1);
+    default: return row_tile<8, BC>(w, rr, xt, bp, c0, bias, yt, r0, r1);
   }
 }
 
@@ -197,20 +207,20 @@ SPARSITY_AVX2 void small_rows_avx2(const BlockView& w, const float* x, int64_t b
   }
 }
 
-SPARSITY_AVX2 void transposed_rows_avx2(const BlockView& w, const float* xt, int64_t bp, int64_t c0, int64_t c1,
-                                        const float* bias, float* yt, int64_t r0, int64_t r1) {
+SPARSITY_AVX2 void transposed_rows_avx2(const BlockView& w, const RowRanges& rr, const float* xt, int64_t bp,
+                                        int64_t c0, int64_t c1, const float* bias, float* yt, int64_t r0, int64_t r1) {
   const int64_t nv = (c1 - c0) / 8;
   if (w.br == 4) {
     if (nv >= 2) {
-      col4_tile<2>(w, xt, bp, c0, bias, yt, r0, r1);
-      if (nv > 2) col4_tile<1>(w, xt, bp, c0 + 16, bias, yt, r0, r1);
+      col4_tile<2>(w, rr, xt, bp, c0, bias, yt, r0, r1);
+      if (nv > 2) col4_tile<1>(w, rr, xt, bp, c0 + 16, bias, yt, r0, r1);
     } else {
-      col4_tile<1>(w, xt, bp, c0, bias, yt, r0, r1);
+      col4_tile<1>(w, rr, xt, bp, c0, bias, yt, r0, r1);
     }
   } else if (w.bc == 4) {
-    row_tiles<4>(w, xt, bp, c0, nv, bias, yt, r0, r1);
+    row_tiles<4>(w, rr, xt, bp, c0, nv, bias, yt, r0, r1);
   } else {
-    row_tiles<1>(w, xt, bp, c0, nv, bias, yt, r0, r1);
+    row_tiles<1>(w, rr, xt, bp, c0, nv, bias, yt, r0, r1);
   }
 }
 
