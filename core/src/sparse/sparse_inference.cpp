@@ -90,11 +90,20 @@ struct Converter {
 }  // namespace
 
 double sparse_linear_crossover(SparseFormat format, std::array<int64_t, 2> block_shape, int64_t batch_size) {
-  // Measured crossovers (bench/sparse_linear_bench, 1 and 2 threads, the
-  // shapes there), plus a margin; see bench/README.md.
+  // From bench/sparse_linear_bench (bench/README.md, "Sparse inference"): the
+  // sparse kernels cost about c_s per stored value and the dense Linear c_d
+  // per weight, so the crossover density is c_d / c_s; at 50 % sparsity the
+  // measured speedups put it at 0.45-0.55 for batches 8-64 and 0.2-0.3 for
+  // 128 and more (OpenBLAS's GEMM is at its best there), and at batch 1 at
+  // about 0.4 for small layers (784x128; OpenBLAS's GEMV is slow on larger
+  // ones). Each figure below is the worst shape's crossover plus a margin
+  // of about 0.05-0.1, and none is below 0.65, so a half-sparse layer stays
+  // dense.
   const bool blocks = format == SparseFormat::BlockCSR && block_shape[0] * block_shape[1] == 4;
-  if (batch_size < 8) return blocks ? 0.70 : 0.70;
-  return blocks ? 0.65 : 0.70;
+  if (batch_size < 8) return blocks ? 0.70 : 0.75;
+  if (batch_size < 32) return 0.65;
+  if (batch_size < 128) return 0.70;
+  return 0.85;
 }
 
 bool sparse_linear_pays_off(const torch::nn::Linear& linear, const SparseInferenceOptions& options) {
