@@ -110,7 +110,11 @@ int main(int argc, char** argv) {
   if (argc > 2) min_round_ms = std::atof(argv[2]);
   torch::NoGradGuard no_grad;
   const std::vector<std::pair<int64_t, int64_t>> shapes = {{784, 128}, {1024, 1024}, {4096, 1024}};
-  const std::vector<int64_t> batches = {1, 16, 64, 256};
+  std::vector<int64_t> batches = {1, 16, 64, 256};
+  // SPARSITY_BENCH_BATCH=N: that batch only; SPARSITY_BENCH_NO_INPUT=1: no
+  // input-sparse table (quick experiments).
+  if (const char* b = std::getenv("SPARSITY_BENCH_BATCH")) batches = {std::atol(b)};
+  const bool input_table = std::getenv("SPARSITY_BENCH_NO_INPUT") == nullptr;
   const std::vector<Weight> weights = {{"50% unstructured", 0.5, Pattern::Unstructured},
                                        {"90% unstructured", 0.9, Pattern::Unstructured},
                                        {"90% (1,4) blocks", 0.9, Pattern::Rows4},
@@ -152,6 +156,7 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (!input_table) return 0;
   std::printf("\nInput-sparse path (SparseInputLinear, dense weight) against the dense Linear:\n\n");
   std::printf("| threads | in→out | input zeros | batch | dense µs | sparse-input µs | speedup |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
