@@ -33,9 +33,17 @@ SPARSITY_AVX2 inline float csr_dot(const float* xb, const int32_t* cols, const f
     a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values + k), _mm256_i32gather_ps(xb, i0, 4), a0);
     k += 8;
   }
-  float sum = hsum(_mm256_add_ps(a0, a1));
-  for (; k < k1; ++k) sum += values[k] * xb[cols[k]];
-  return sum;
+  if (k < k1) {
+    // The last 1-7 through masked loads (which read nothing past the mask)
+    // and a masked gather.
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(k1 - k)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i i0 = _mm256_maskload_epi32(cols + k, mask);
+    const __m256 v0 = _mm256_maskload_ps(values + k, mask);
+    const __m256 x0 = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), xb, i0, _mm256_castsi256_ps(mask), 4);
+    a1 = _mm256_fmadd_ps(v0, x0, a1);
+  }
+  return hsum(_mm256_add_ps(a0, a1));
 }
 
 // One sample, one row of 1x4 blocks: two blocks a step.
