@@ -51,7 +51,8 @@ void check_weight(const char* who, const at::Tensor& weight, const at::Tensor& b
   }
 }
 
-// The input as [batch, in] contiguous float32, after the checks.
+// The input as [batch, in] contiguous float32, after the checks; out_sizes
+// is left empty when the result needs no reshaping.
 at::Tensor input_matrix(const char* who, const at::Tensor& input, int64_t in, std::vector<int64_t>& out_sizes,
                         int64_t out) {
   if (!input.defined()) throw std::invalid_argument(fmt::format("{}: the input is undefined", who));
@@ -74,10 +75,21 @@ at::Tensor input_matrix(const char* who, const at::Tensor& input, int64_t in, st
         "input.detach()",
         who, shape_text(input)));
   }
+  // A contiguous [batch, in] input as it is (no view to make and undo:
+  // at batch 1 those cost as much as a small layer's product).
+  if (input.dim() == 2 && input.is_contiguous()) return input;
   out_sizes = input.sizes().vec();
   out_sizes.back() = out;
   const int64_t batch = c10::multiply_integers(input.sizes().begin(), input.sizes().end() - 1);
   return input.reshape({batch, in}).contiguous();
+}
+
+// t's data, through a contiguous copy kept in `keep` when t is not.
+template <class T>
+const T* contiguous_data(const at::Tensor& t, at::Tensor& keep) {
+  if (t.is_contiguous()) return t.data_ptr<T>();
+  keep = t.contiguous();
+  return keep.data_ptr<T>();
 }
 
 // The weight [out, in] as blocks [out/br, in/bc, br, bc].
@@ -214,19 +226,20 @@ at::Tensor SparseLinearImpl::forward(const at::Tensor& input) {
   std::vector<int64_t> sizes;
   const at::Tensor x = input_matrix("SparseLinear", input, in_, sizes, out_);
   at::Tensor y = at::empty({x.size(0), out_}, x.options());
-  const at::Tensor offsets = offsets_.contiguous(), cols = cols_.contiguous(), values = values_.contiguous();
-  const at::Tensor bias = bias_.contiguous();
+  // The buffers are contiguous unless someone replaced them (contiguous()
+  // goes through the dispatcher: at batch 1 that shows).
+  at::Tensor keep[4];
   detail::BlockView view;
   view.br = static_cast<int>(block_[0]);
   view.bc = static_cast<int>(block_[1]);
   view.in = in_;
   view.out = out_;
-  view.offsets = offsets.data_ptr<int64_t>();
-  view.cols = cols.data_ptr<int32_t>();
-  view.values = values.data_ptr<float>();
-  detail::sparse_linear_forward(view, x.data_ptr<float>(), x.size(0), has_bias_ ? bias.data_ptr<float>() : nullptr,
-                                y.data_ptr<float>());
-  return y.view(sizes);
+  view.offsets = contiguous_data<int64_t>(offsets_, keep[0]);
+  view.cols = contiguous_data<int32_t>(cols_, keep[1]);
+  view.values = contiguous_data<float>(values_, keep[2]);
+  const float* bias = has_bias_ ? contiguous_data<float>(bias_, keep[3]) : nullptr;
+  detail::sparse_linear_forward(view, x.data_ptr<float>(), x.size(0), bias, y.data_ptr<float>());
+  return sizes.empty() ? y : y.view(sizes);
 }
 
 at::Tensor SparseLinearImpl::dense_weight() const {
@@ -296,7 +309,7 @@ at::Tensor SparseInputLinearImpl::forward(const at::Tensor& input) {
   detail::input_sparse_forward(x.data_ptr<float>(), x.size(0), in_, wt.data_ptr<float>(), padded,
                                bias.data_ptr<float>(), y.data_ptr<float>());
   if (padded != out_) y = y.narrow(1, 0, out_).contiguous();
-  return y.view(sizes);
+  return sizes.empty() ? y : y.view(sizes);
 }
 
 at::Tensor SparseInputLinearImpl::dense_weight() const {
