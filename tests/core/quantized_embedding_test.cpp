@@ -1,0 +1,2 @@
+// QuantizedEmbeddingBag tests (to come).
+#include "test_support.h"
