@@ -394,6 +394,45 @@ TEST(SparseFile, BadFilesLeaveTheModuleUnchanged) {
   EXPECT_TRUE(narrow->weight.eq(0).all().item<bool>());
 }
 
+// Files with a valid checksum but an inconsistent content (as a crafted file
+// would be): each an error naming the path and the tensor, the module unchanged.
+TEST(SparseFile, InconsistentContentIsAnError) {
+  const auto dir = scratch_dir("SparseFile_inconsistent");
+  Mixed saved;
+  const std::string good = (dir / "good.pt").string();
+  save_sparse(*saved, good);
+  Mixed target;
+  const auto before = state_of(*target);
+  using Edit = std::function<void(c10::impl::GenericDict&)>;
+  const auto entry = [](c10::impl::GenericDict& root, const std::string& name) {
+    return root.at(c10::IValue("tensors")).toGenericDict().at(c10::IValue(name)).toGenericDict();
+  };
+  const std::vector<std::pair<Edit, std::string>> edits = {
+      {[&](auto& root) { entry(root, "weight").insert_or_assign("values", torch::zeros({3})); },
+       "tensor 'weight': 'values' is float32 of shape [3], expected float32 of shape [" +
+           std::to_string(saved->weight.view(at::kInt).ne(0).sum().item<int64_t>()) + "]"},  // -0.0 counts
+      {[&](auto& root) { entry(root, "weight").insert_or_assign("mask", torch::zeros({3}, at::kByte)); },
+       "tensor 'weight': 'mask' is uint8 of shape [3], expected uint8 of shape [150]"},
+      {[&](auto& root) { entry(root, "weight").insert_or_assign("encoding", "rle"); }, "tensor 'weight': unknown encoding 'rle'"},
+      {[&](auto& root) { entry(root, "bias").insert_or_assign("values", torch::zeros({30}, at::kDouble)); },
+       "tensor 'bias': 'values' is float64 of shape [30], expected float32 of shape [30]"},
+      {[&](auto& root) { (void)entry(root, "steps").erase("tensor"); }, "tensor 'steps': no 'tensor' key"},
+      {[&](auto& root) { root.insert_or_assign("version", int64_t{2}); }, "its version is 2, this library reads version 1"},
+      {[&](auto& root) { root.insert_or_assign("value_type", "int4"); }, "its 'value_type' is not one of float32, float16, int8"},
+      {[&](auto& root) { (void)root.erase("tensors"); }, "it has no 'tensors' dict"},
+  };
+  for (const auto& [edit, message] : edits) {
+    c10::impl::GenericDict root = load_state_file(good, "test").toGenericDict();
+    edit(root);
+    const std::string path = (dir / "edited.pt").string();
+    save_state_file(path, root);
+    const std::string what = error_of<std::runtime_error>([&] { load_sparse(*target, path); });
+    EXPECT_CONTAINS(what, message);
+    EXPECT_CONTAINS(what, "edited.pt");
+    expect_same_state(*target, before);
+  }
+}
+
 // The module of fuzz/fuzz_load_sparse.cpp.
 struct SmallImpl : torch::nn::Module {
   SmallImpl() {
