@@ -251,6 +251,8 @@ TEST(SparseFile, DenseTensorsFallBackToDenseStorage) {
 // The bound of docs/sparse_file.md: nonzeros x bytes per value + numel / 8 (+ 4
 // bytes a row for int8) + 1% + kFileConstant.
 constexpr int64_t kFileConstant = 2048;
+// The pickle's bytes per tensor (name, shape, dtype, keys; docs/sparse_file.md).
+constexpr int64_t kPerTensor = 128;
 
 TEST(SparseFile, SizeBoundOnSparseMlp) {
   torch::manual_seed(0);
@@ -284,6 +286,26 @@ TEST(SparseFile, SizeBoundOnSparseMlp) {
     EXPECT_GE(size, payload) << to_string(type);
   }
   EXPECT_LT(bytes_of(dir / "float32.pt") * 10, dense_bytes * 3);
+
+  // Many small tensors: the pickle's cost per tensor (its name, shape, keys)
+  // shows, about 100 bytes each.
+  for (int64_t layers : {1, 40}) {
+    torch::nn::Sequential deep;
+    for (int64_t i = 0; i < layers; ++i) deep->push_back(torch::nn::Linear(20, 20));
+    prune(*deep, 0.85);
+    int64_t deep_numel = 0, deep_nonzeros = 0, tensors = 0;
+    for (const auto& p : deep->parameters()) {
+      deep_numel += p.numel();
+      deep_nonzeros += p.ne(0).sum().item<int64_t>();
+      ++tensors;
+    }
+    save_sparse(*deep, (dir / "deep.pt").string());
+    const int64_t payload = deep_nonzeros * 4 + (deep_numel + 7) / 8;
+    const int64_t size = bytes_of(dir / "deep.pt");
+    std::cout << "  " << layers << " Linear(20, 20), float32: " << tensors << " tensors, " << size << " bytes; payload "
+              << payload << ", overhead " << (size - payload) << " bytes\n";
+    EXPECT_LE(size, payload + payload / 100 + kFileConstant + kPerTensor * tensors);
+  }
 }
 
 TEST(SparseFile, BadFilesLeaveTheModuleUnchanged) {
