@@ -62,8 +62,8 @@ struct SparseSaveOptions {
 /// - any other tensor (integer and bool buffers) is stored as it is.
 ///
 /// All values of one stored dtype share one flat storage (and all masks
-/// another), each entry a view of it, so the file's overhead is a few hundred
-/// bytes per file plus under a hundred per tensor. The write is atomic and the
+/// another), each entry a view of it, so the file's overhead is about 1.2 KB
+/// per file plus about 80 bytes per tensor. The write is atomic and the
 /// file carries a checksum (`save_state_file`). Throws std::invalid_argument
 /// naming the tensor for a value the value type cannot hold, and
 /// std::runtime_error naming the path when it cannot be written.
