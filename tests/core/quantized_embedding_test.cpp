@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "sparsity/sparse/quantized_embedding.h"
+#include "sparsity/sparse/sparse_file.h"
 #include "test_support.h"
 
 namespace sparsity {
@@ -101,6 +102,25 @@ TEST(QuantizedEmbedding, BagMatchesDenseEmbeddingBag) {
   EXPECT_EQ(sum->named_buffers().size(), 3u);
   EXPECT_EQ(sum->codes.scalar_type(), at::kByte);
   EXPECT_TRUE(sum->named_parameters().is_empty());
+}
+
+TEST(QuantizedEmbedding, BagClonesAndSavesAsACompactFile) {
+  torch::manual_seed(4);
+  const QuantizedTable q = QuantizedTable::quantize(sparse_table(30, 8));
+  QuantizedEmbeddingBag bag(q, torch::nn::EmbeddingBagOptions(30, 8).mode(torch::kMean));
+  const at::Tensor input = torch::randint(0, 30, {4, 3}, at::kLong);
+  const at::Tensor want = bag(input);
+  auto copy = std::dynamic_pointer_cast<QuantizedEmbeddingBagImpl>(bag->clone());
+  ASSERT_TRUE(copy);
+  {
+    torch::NoGradGuard no_grad;
+    bag->codes.fill_(0);  // the clone does not share the table
+  }
+  EXPECT_TRUE(torch::equal(copy->forward(input), want));
+  const auto dir = testing::scratch_dir("QuantizedEmbedding_save");
+  save_sparse(*copy, (dir / "bag.pt").string());
+  load_sparse(*bag, (dir / "bag.pt").string());
+  EXPECT_TRUE(torch::equal(bag(input), want));
 }
 
 TEST(QuantizedEmbedding, BadInputsAreErrors) {

@@ -167,9 +167,10 @@ QuantizedEmbeddingBagImpl::QuantizedEmbeddingBagImpl(QuantizedTable table, torch
 }
 
 void QuantizedEmbeddingBagImpl::reset() {
-  codes = register_buffer("codes", codes.to(at::kCPU).contiguous());
-  scales = register_buffer("scales", scales.to(at::kCPU).contiguous());
-  zero_points = register_buffer("zero_points", zero_points.to(at::kCPU).contiguous());
+  // Fresh tensors: clone() resets a copy that still shares the original's.
+  codes = register_buffer("codes", codes.to(at::kCPU).clone(at::MemoryFormat::Contiguous));
+  scales = register_buffer("scales", scales.to(at::kCPU).clone(at::MemoryFormat::Contiguous));
+  zero_points = register_buffer("zero_points", zero_points.to(at::kCPU).clone(at::MemoryFormat::Contiguous));
 }
 
 void QuantizedEmbeddingBagImpl::pretty_print(std::ostream& stream) const {
