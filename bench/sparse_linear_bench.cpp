@@ -76,7 +76,7 @@ double stream_gbps(const std::vector<at::Tensor>& tensors) {
   return static_cast<double>(total) / us / 1e3;
 }
 
-enum class Pattern { Unstructured, Rows4 };
+enum class Pattern { Unstructured, Rows4, Cols4 };
 
 struct Weight {
   const char* name;
@@ -88,9 +88,12 @@ torch::nn::Linear make_linear(int64_t in, int64_t out, const Weight& w) {
   torch::manual_seed(0);
   torch::nn::Linear linear(in, out);
   torch::NoGradGuard no_grad;
-  at::Tensor keep = w.pattern == Pattern::Unstructured
-                        ? torch::rand({out, in}) >= w.sparsity
-                        : (torch::rand({out, in / 4, 1}) >= w.sparsity).expand({out, in / 4, 4}).reshape({out, in});
+  at::Tensor keep;
+  switch (w.pattern) {
+    case Pattern::Unstructured: keep = torch::rand({out, in}) >= w.sparsity; break;
+    case Pattern::Rows4: keep = (torch::rand({out, in / 4, 1}) >= w.sparsity).expand({out, in / 4, 4}).reshape({out, in}); break;
+    case Pattern::Cols4: keep = (torch::rand({out / 4, 1, in}) >= w.sparsity).expand({out / 4, 4, in}).reshape({out, in}); break;
+  }
   linear->weight.mul_(keep);
   return linear;
 }
@@ -118,6 +121,7 @@ int main(int argc, char** argv) {
   const std::vector<Weight> weights = {{"50% unstructured", 0.5, Pattern::Unstructured},
                                        {"90% unstructured", 0.9, Pattern::Unstructured},
                                        {"90% (1,4) blocks", 0.9, Pattern::Rows4},
+                                       {"90% (4,1) blocks", 0.9, Pattern::Cols4},
                                        {"95% unstructured", 0.95, Pattern::Unstructured}};
   std::printf("AVX2 kernels: %s\n\n", sparsity::sparse_kernels_use_avx2() ? "yes" : "no (portable)");
   std::printf("| threads | in→out | weight | format | batch | dense µs | dense GFLOP/s | sparse µs | speedup | "
