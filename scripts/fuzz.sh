@@ -13,7 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(run_config overrides sparsifier_state checkpoint idx)
+# The targets are those fuzz/CMakeLists.txt builds: one list, kept there.
+read -r -a targets <<< "$(sed -n 's/^set(SPARSITY_FUZZ_TARGETS \(.*\))$/\1/p' fuzz/CMakeLists.txt)"
+((${#targets[@]} > 0)) || { echo "fuzz: no SPARSITY_FUZZ_TARGETS in fuzz/CMakeLists.txt" >&2; exit 1; }
 
 if [[ "${1:-}" == "--list" ]]; then
   printf '%s\n' "${targets[@]}"

@@ -255,25 +255,35 @@ TEST(DemoReport, SummaryJsonHasExactlyTheDocumentedKeys) {
   lossy.callback_type = "LossySparsifierCallback";
   lossy.test_accuracy = 0.5;
   lossy.activation_sparsity = 0.75;
+  dense.compact_bytes = 4000;
+  post.compact_bytes = 1500;
+  post.dense_inference_ms = 0.5;
+  post.sparse_inference_ms = 0.25;
   result.models = {dense, post, lossy};
   EXPECT_EQ(summary_json(result),
             "{\n"
             "  \"dense_test_accuracy\": 0.875,\n"
+            "  \"dense_compact_bytes\": 4000,\n"
             "  \"sparsified\": [\n"
-            "    {\"callback\": \"post\", \"test_accuracy\": 0.86, \"weight_sparsity\": 0.8},\n"
+            "    {\"callback\": \"post\", \"test_accuracy\": 0.86, \"weight_sparsity\": 0.8, \"compact_bytes\": 1500, "
+            "\"inference_speedup\": 2.0},\n"
             "    {\"callback\": \"lossy\", \"test_accuracy\": 0.5, \"weight_sparsity\": 0.0, "
-            "\"activation_sparsity\": 0.75}\n"
+            "\"activation_sparsity\": 0.75, \"compact_bytes\": 0, \"inference_speedup\": 0.0}\n"
             "  ],\n"
             "  \"wall_seconds\": 12.5\n"
             "}\n");
   result.models = {dense};
   result.models[0].test_accuracy = std::nan("");
-  EXPECT_EQ(summary_json(result), "{\n  \"dense_test_accuracy\": null,\n  \"sparsified\": [],\n  \"wall_seconds\": 12.5\n}\n");
+  EXPECT_EQ(summary_json(result), "{\n  \"dense_test_accuracy\": null,\n  \"dense_compact_bytes\": 4000,\n"
+                                  "  \"sparsified\": [],\n  \"wall_seconds\": 12.5\n}\n");
 
   const std::string table = format_result_table(DemoResult{{dense, post, lossy}, 1.0, ""});
   EXPECT_CONTAINS(table, "act. sparsity");
   EXPECT_CONTAINS(table, "-1.50 pt");
   EXPECT_CONTAINS(table, "80.00%");
+  EXPECT_CONTAINS(table, "compact");
+  EXPECT_CONTAINS(table, "1.5 kB");
+  EXPECT_CONTAINS(table, "0.500      0.250    2.00x");
 }
 
 TEST(DemoReport, MergesMetricsFilesWithARunColumn) {
@@ -320,7 +330,9 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
 
   for (const char* file : {"config.yaml", "metrics.csv", "summary.json", "models/dense.pt",
                            "models/PostTrainingDataSparsity.pt", "models/TrainingAwareDataSparsity.pt",
-                           "models/LossySparsifierCallback.pt", "sparsifiers/PostTrainingDataSparsity.pt",
+                           "models/LossySparsifierCallback.pt", "models/dense.sparse.pt",
+                           "models/PostTrainingDataSparsity.sparse.pt", "models/TrainingAwareDataSparsity.sparse.pt",
+                           "models/LossySparsifierCallback.sparse.pt", "sparsifiers/PostTrainingDataSparsity.pt",
                            "sparsifiers/TrainingAwareDataSparsity.pt", "train/dense/metrics.csv",
                            "train/dense/checkpoint.pt"})
     EXPECT_TRUE(fs::exists(out / file)) << file;
@@ -350,6 +362,7 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
       "print('dense %.4f' % s['dense_test_accuracy'])\n"
       "for e in s['sparsified']: print('%s %.4f %.4f %.4f' % (e['callback'], e['test_accuracy'], e['weight_sparsity'], e.get('activation_sparsity', -1)))\n"
       "print('wall', s['wall_seconds'] > 0)\n"
+      "for e in s['sparsified']: print('compact %s %.4f %s' % (e['callback'], e['compact_bytes'] / s['dense_compact_bytes'], e['inference_speedup'] > 0))\n"
       "for name in ['dense', 'PostTrainingDataSparsity', 'TrainingAwareDataSparsity']:\n"
       "    d = torch.load('{0}/models/%s.pt' % name)\n"
       "    zeros = sum(int((t == 0).sum()) for t in d.values()); total = sum(t.numel() for t in d.values())\n"
@@ -358,9 +371,11 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
       out.string());
   const auto [py_status, py] = testing::run_command(check + " 2>&1");
   ASSERT_EQ(py_status, 0) << py;
-  EXPECT_CONTAINS(py, "['dense_test_accuracy', 'sparsified', 'wall_seconds']\n");
-  EXPECT_CONTAINS(py, "[['callback', 'test_accuracy', 'weight_sparsity'], ['callback', 'test_accuracy', 'weight_sparsity'], "
-                      "['activation_sparsity', 'callback', 'test_accuracy', 'weight_sparsity']]\n");
+  EXPECT_CONTAINS(py, "['dense_compact_bytes', 'dense_test_accuracy', 'sparsified', 'wall_seconds']\n");
+  EXPECT_CONTAINS(py, "[['callback', 'compact_bytes', 'inference_speedup', 'test_accuracy', 'weight_sparsity'], "
+                      "['callback', 'compact_bytes', 'inference_speedup', 'test_accuracy', 'weight_sparsity'], "
+                      "['activation_sparsity', 'callback', 'compact_bytes', 'inference_speedup', 'test_accuracy', "
+                      "'weight_sparsity']]\n");
   EXPECT_CONTAINS(py, "['PostTrainingDataSparsity', 'TrainingAwareDataSparsity', 'LossySparsifierCallback']\n");
   EXPECT_CONTAINS(py, "wall True\n");
   EXPECT_CONTAINS(py, "dense ['1.bias', '1.weight', '3.bias', '3.weight', '5.bias', '5.weight'] 0.0000\n");
@@ -380,6 +395,15 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
   ASSERT_EQ(std::sscanf(aware_line.c_str(), "TrainingAwareDataSparsity %lf %lf", &aware_acc, &aware_sparsity), 2);
   EXPECT_NEAR(aware_sparsity, 0.8 * 6272 / 6372, 5e-3);
   EXPECT_GT(aware_acc, 0.8);
+  // The compact file of the 80%-sparse model: its nonzeros and a bit per weight,
+  // under half the dense model's.
+  double aware_compact = 0;
+  ASSERT_EQ(std::sscanf(py.substr(py.find("compact TrainingAwareDataSparsity")).c_str(),
+                        "compact TrainingAwareDataSparsity %lf", &aware_compact), 1);
+  EXPECT_LT(aware_compact, 0.5);
+  EXPECT_GT(aware_compact, 0.1);
+  EXPECT_CONTAINS(py, "compact PostTrainingDataSparsity");
+  EXPECT_EQ(py.find(" False\n"), std::string::npos) << py;
   const std::string lossy_line = py.substr(py.find("LossySparsifierCallback "));
   double lossy_acc = 0, lossy_sparsity = 0, lossy_act = 0;
   ASSERT_EQ(std::sscanf(lossy_line.c_str(), "LossySparsifierCallback %lf %lf %lf", &lossy_acc, &lossy_sparsity, &lossy_act), 3);

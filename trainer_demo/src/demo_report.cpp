@@ -52,6 +52,8 @@ std::string json_string(const std::string& text) {
 
 std::string percent(double fraction) { return fmt::format("{:.2f}%", 100.0 * fraction); }
 
+std::string milliseconds(double ms) { return ms > 0.0 ? fmt::format("{:.3f}", ms) : std::string("-"); }
+
 }  // namespace
 
 std::string merge_metrics_csv(const std::vector<std::pair<std::string, std::string>>& run_and_path) {
@@ -119,16 +121,19 @@ std::string human_bytes(int64_t bytes) {
 
 std::string summary_json(const DemoResult& result) {
   double dense_accuracy = 0.0;
+  int64_t dense_compact_bytes = 0;
   std::vector<const ModelResult*> sparsified;
   for (const auto& model : result.models) {
     if (model.callback_type.empty()) {
       dense_accuracy = model.test_accuracy;
+      dense_compact_bytes = model.compact_bytes;
     } else {
       sparsified.push_back(&model);
     }
   }
   std::string out = "{\n";
   out += fmt::format("  \"dense_test_accuracy\": {},\n", json_number(dense_accuracy));
+  out += fmt::format("  \"dense_compact_bytes\": {},\n", dense_compact_bytes);
   out += "  \"sparsified\": [";
   for (size_t i = 0; i < sparsified.size(); ++i) {
     const ModelResult& m = *sparsified[i];
@@ -136,7 +141,8 @@ std::string summary_json(const DemoResult& result) {
     out += fmt::format("    {{\"callback\": {}, \"test_accuracy\": {}, \"weight_sparsity\": {}", json_string(m.name),
                        json_number(m.test_accuracy), json_number(m.weight_sparsity));
     if (m.activation_sparsity) out += fmt::format(", \"activation_sparsity\": {}", json_number(*m.activation_sparsity));
-    out += "}";
+    out += fmt::format(", \"compact_bytes\": {}, \"inference_speedup\": {}}}", m.compact_bytes,
+                       json_number(m.inference_speedup()));
   }
   out += sparsified.empty() ? "],\n" : "\n  ],\n";
   out += fmt::format("  \"wall_seconds\": {}\n}}\n", json_number(result.wall_seconds));
@@ -155,7 +161,8 @@ std::string format_result_table(const DemoResult& result) {
   std::string out = fmt::format("{:<{}}  {:>9}  {:>9}  {:>15}", "model", name_width, "test acc", "vs dense",
                                 "weight sparsity");
   if (any_activation) out += fmt::format("  {:>14}", "act. sparsity");
-  out += fmt::format("  {:>10}  {:>10}\n", "size", "gzipped");
+  out += fmt::format("  {:>10}  {:>10}  {:>10}  {:>8}  {:>9}  {:>7}\n", "size", "gzipped", "compact", "dense ms",
+                     "sparse ms", "speedup");
   for (const auto& model : result.models) {
     const std::string delta = model.callback_type.empty()
                                   ? std::string("-")
@@ -165,7 +172,11 @@ std::string format_result_table(const DemoResult& result) {
     if (any_activation) {
       out += fmt::format("  {:>14}", model.activation_sparsity ? percent(*model.activation_sparsity) : "-");
     }
-    out += fmt::format("  {:>10}  {:>10}\n", human_bytes(model.file_bytes), human_bytes(model.gzip_bytes));
+    out += fmt::format("  {:>10}  {:>10}  {:>10}  {:>8}  {:>9}  {:>7}\n", human_bytes(model.file_bytes),
+                       human_bytes(model.gzip_bytes), human_bytes(model.compact_bytes),
+                       milliseconds(model.dense_inference_ms), milliseconds(model.sparse_inference_ms),
+                       model.sparse_inference_ms > 0.0 ? fmt::format("{:.2f}x", model.inference_speedup())
+                                                       : std::string("-"));
   }
   return out;
 }

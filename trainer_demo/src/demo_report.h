@@ -28,6 +28,19 @@ struct ModelResult {
   std::string model_file;
   int64_t file_bytes = 0;
   int64_t gzip_bytes = 0;
+  /// The compact file (`save_sparse`: a bitmask and the nonzero values) and
+  /// its size.
+  std::string compact_file;
+  int64_t compact_bytes = 0;
+  /// Milliseconds per batch of 256 test images: the model as trained (dense
+  /// Linear layers) and the same model read back from its compact file and
+  /// converted by `to_sparse_inference`. 0 when not measured.
+  double dense_inference_ms = 0.0;
+  double sparse_inference_ms = 0.0;
+  /// dense_inference_ms / sparse_inference_ms (0 when not measured).
+  double inference_speedup() const {
+    return sparse_inference_ms > 0.0 ? dense_inference_ms / sparse_inference_ms : 0.0;
+  }
 };
 
 /// What `run_demo` produced.
@@ -38,9 +51,9 @@ struct DemoResult {
   std::string output_dir;
 };
 
-/// summary.json: {"dense_test_accuracy", "sparsified": [{"callback",
-/// "test_accuracy", "weight_sparsity", "activation_sparsity" (when measured)}],
-/// "wall_seconds"}.
+/// summary.json: {"dense_test_accuracy", "dense_compact_bytes", "sparsified":
+/// [{"callback", "test_accuracy", "weight_sparsity", "activation_sparsity"
+/// (when measured), "compact_bytes", "inference_speedup"}], "wall_seconds"}.
 std::string summary_json(const DemoResult& result);
 
 /// The final console table comparing the dense model and each sparsified one.

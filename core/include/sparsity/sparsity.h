@@ -1,7 +1,8 @@
 #pragma once
 
 /// The sparsity core library: configs, data sparsifiers, data schedulers and
-/// their registries.
+/// their registries, lossy sparsifier layers, and what makes a sparse model
+/// pay off: compact files, quantized embedding tables, sparse inference.
 /// Link `sparsity::core`.
 
 #include "sparsity/closest_match.h"
@@ -30,4 +31,8 @@
 #include "sparsity/runtime/allocator.h"
 #include "sparsity/runtime/blas_info.h"
 #include "sparsity/runtime/threads.h"
+#include "sparsity/sparse/quantized_embedding.h"
+#include "sparsity/sparse/sparse_file.h"
+#include "sparsity/sparse/sparse_inference.h"
+#include "sparsity/sparse/sparse_linear.h"
 #include "sparsity/state_file.h"

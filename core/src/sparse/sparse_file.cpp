@@ -259,8 +259,10 @@ void save_sparse(const torch::nn::Module& module, const std::string& path, Spars
     e.original = t;
     e.stored = stored_type(value_type, t.scalar_type());
     const int64_t n = t.numel();
-    const at::Tensor bits = t.view(bits_type(t.scalar_type())).view(-1);
-    const at::Tensor keep = bits.ne(0);
+    // A zero of either sign is a zero: multiplying by a mask leaves -0.0 on
+    // every pruned negative weight, and keeping those as values would make a
+    // pruned model's file barely smaller. NaN is not zero, so it is kept.
+    const at::Tensor keep = t.view(-1).ne(0);
     const int64_t kept = keep.sum().item<int64_t>();
     const int64_t item = c10::elementSize(e.stored);
     e.masked = kept * item + (n + 7) / 8 < n * item;

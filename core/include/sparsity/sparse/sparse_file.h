@@ -20,8 +20,9 @@ namespace sparsity {
 /// How `save_sparse` stores the values of floating tensors.
 enum class SparseValueType {
   /// Exact: each tensor's values in its own dtype (float32, float64, float16,
-  /// bfloat16), bit for bit: -0.0, NaN payloads and infinities come back as
-  /// they were.
+  /// bfloat16), bit for bit: NaN payloads, infinities and denormals come
+  /// back as they were. The one exception is the sign of zero: -0.0 (what a
+  /// mask leaves on a pruned negative weight) is a zero and comes back +0.0.
   Float32,
   /// IEEE half precision: round to nearest even, relative error <= 2^-11 for
   /// normal values, absolute error <= 2^-25 below 2^-14. A finite value of
@@ -55,8 +56,8 @@ struct SparseSaveOptions {
 /// recursive, dotted names; undefined tensors are skipped) to `path` as a
 /// compact file (docs/sparse_file.md):
 ///
-/// - a floating tensor is a bitmask of its elements whose bits are not all
-///   zero (element i of the row-major flattened tensor is bit i % 8 of byte
+/// - a floating tensor is a bitmask of its nonzero elements (`x != 0`, so
+///   -0.0 is a zero and NaN is not; element i of the row-major flattened tensor is bit i % 8 of byte
 ///   i / 8) plus those elements' values in `options.value_type()`, or its
 ///   values densely where that is smaller;
 /// - any other tensor (integer and bool buffers) is stored as it is.
