@@ -54,7 +54,7 @@ InferenceTiming time_inference(torch::nn::Module& model, const std::string& comp
   const std::shared_ptr<torch::nn::Module> copy = model.clone();
   load_sparse(*copy, compact_file);
   InferenceTiming timing;
-  timing.replaced = to_sparse_inference(*copy);
+  timing.replaced = to_sparse_inference(*copy, SparseInferenceOptions().batch_size(batch_size));
 
   const bool was_training = model.is_training();
   model.eval();
