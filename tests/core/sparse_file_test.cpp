@@ -8,6 +8,7 @@
 #include <iostream>
 #include <limits>
 
+#include "load_sparse_module.h"
 #include "sparsity/sparse/sparse_file.h"
 #include "test_support.h"
 
@@ -464,16 +465,7 @@ TEST(SparseFile, InconsistentContentIsAnError) {
   }
 }
 
-// The module of fuzz/fuzz_load_sparse.cpp.
-struct SmallImpl : torch::nn::Module {
-  SmallImpl() {
-    weight = register_parameter("weight", torch::zeros({6, 5}));
-    bias = register_parameter("bias", torch::zeros({5}));
-    running = register_buffer("running", torch::zeros({3}, torch::kDouble));
-    steps = register_buffer("steps", torch::zeros({}, torch::kLong));
-  }
-  torch::Tensor weight, bias, running, steps;
-};
+using SmallImpl = sparsity::fuzz::LoadSparseModule;  // the module of the fuzz target
 
 // The fuzz target's seed corpus holds valid files of its module, one per value
 // type (SPARSITY_WRITE_FUZZ_SEEDS=DIR rewrites them into DIR).
