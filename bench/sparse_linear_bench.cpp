@@ -123,7 +123,12 @@ int main(int argc, char** argv) {
                                        {"90% (1,4) blocks", 0.9, Pattern::Rows4},
                                        {"90% (4,1) blocks", 0.9, Pattern::Cols4},
                                        {"95% unstructured", 0.95, Pattern::Unstructured}};
-  std::printf("AVX2 kernels: %s\n\n", sparsity::sparse_kernels_use_avx2() ? "yes" : "no (portable)");
+  // SPARSITY_BENCH_ISA=0/1/2: at most portable / AVX2 / AVX-512 kernels.
+  if (const char* isa = std::getenv("SPARSITY_BENCH_ISA")) {
+    sparsity::set_sparse_kernel_isa(static_cast<sparsity::SparseKernelIsa>(std::atoi(isa)));
+  }
+  const char* isa_names[] = {"portable", "AVX2+FMA", "AVX-512F (batch >= 8), AVX2+FMA (rest)"};
+  std::printf("Kernels: %s\n\n", isa_names[static_cast<int>(sparsity::sparse_kernel_isa())]);
   std::printf("| threads | in→out | weight | format | batch | dense µs | dense GFLOP/s | sparse µs | speedup | "
               "policy | picked / dense | sparse GB/s | stream GB/s |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");

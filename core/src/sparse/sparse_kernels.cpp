@@ -13,7 +13,7 @@ namespace sparsity::detail {
 
 namespace {
 
-std::atomic<bool> portable_forced{false};
+std::atomic<int> requested_isa{2};
 
 // Below this many multiply-adds a call runs on one thread.
 constexpr int64_t kSerialWork = 1 << 15;
@@ -41,18 +41,25 @@ void transpose(const float* src, int64_t rows, int64_t cols, int64_t src_stride,
 
 }  // namespace
 
-bool sparse_avx2_enabled() {
-  static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (!has_avx2 || portable_forced.load(std::memory_order_relaxed)) return false;
-  const char* portable = std::getenv("SPARSITY_PORTABLE_KERNELS");
-  return portable == nullptr || *portable == '\0' || std::strcmp(portable, "0") == 0;
+int sparse_isa_supported() {
+  static const int supported = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 0
+                               : __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? 2
+                                                                                                        : 1;
+  return supported;
 }
 
-void set_sparse_portable_forced(bool forced) { portable_forced.store(forced, std::memory_order_relaxed); }
+int sparse_isa() {
+  const char* portable = std::getenv("SPARSITY_PORTABLE_KERNELS");
+  if (portable != nullptr && *portable != '\0' && std::strcmp(portable, "0") != 0) return 0;
+  return std::min(requested_isa.load(std::memory_order_relaxed), sparse_isa_supported());
+}
+
+void set_sparse_isa(int isa) { requested_isa.store(std::clamp(isa, 0, 2), std::memory_order_relaxed); }
 
 void sparse_linear_forward(const BlockView& w, const float* x, int64_t batch, const float* bias, float* y) {
   if (batch == 0 || w.out == 0) return;
-  const bool avx2 = sparse_avx2_enabled();
+  const int isa = sparse_isa();
+  const bool avx2 = isa >= 1;
   const int64_t nbr = w.block_rows();
   const int64_t nnz = w.offsets[nbr] * w.br * w.bc;
   const int64_t grain = (nnz + w.out) * batch < kSerialWork ? nbr + 1 : 1;
@@ -121,7 +128,9 @@ void sparse_linear_forward(const BlockView& w, const float* x, int64_t batch, co
       for (int64_t q = 0; q < chunks; ++q) {
         const RowRanges rr = chunks == 1 ? whole
                                          : RowRanges{split.data() + q, split.data() + q + 1, chunks + 1, q > 0};
-        if (avx2) {
+        if (isa >= 2) {
+          transposed_rows_avx512(w, rr, xt, width, 0, width, bias, yt, r0, r1);
+        } else if (avx2) {
           transposed_rows_avx2(w, rr, xt, width, 0, width, bias, yt, r0, r1);
         } else {
           transposed_rows_portable(w, rr, xt, width, 0, width, bias, yt, r0, r1);
