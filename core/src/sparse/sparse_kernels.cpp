@@ -81,12 +81,14 @@ void sparse_linear_forward(const BlockView& w, const float* x, int64_t batch, co
   // time, 16 for the 4 rows of a 4x1 block.
   const int64_t bp = (batch + 7) / 8 * 8;
   //
-  // AVX-512 runs (1, 4) blocks only, in 16-column panels (one zmm a row) and
-  // chunks of 32 KB of a panel (L1): measured 10-20 % faster than AVX2 there
-  // at batch 64, while for CSR and (4, 1) blocks the AVX-512 kernels (any
-  // tile of 16/32/64 columns, chunks of 24 KB to 256 KB, one or two nonzeros
-  // a step) were no faster or slower than the AVX2 ones, which stay.
-  const bool avx512 = isa >= 2 && w.br == 1 && w.bc == 4;
+  // AVX-512 runs (1, 4) blocks only, at batch >= 32 with in <= 1024, in
+  // 16-column panels (one zmm a row) and chunks of 32 KB of a panel (L1):
+  // there it measured up to 25 % faster than AVX2 (784->128) or about as
+  // fast (1024->1024), while at batch 16 and at in = 4096 it was 5-15 %
+  // slower, and for CSR and (4, 1) blocks the AVX-512 kernels (tiles of
+  // 16/32/64 columns, chunks of 24 KB to 256 KB, one or two nonzeros a step)
+  // were no faster than the AVX2 ones, which stay.
+  const bool avx512 = isa >= 2 && w.br == 1 && w.bc == 4 && batch >= 32 && w.in <= 1024;
   const int64_t tile = w.br == 1 && !avx512 ? 64 : 16;
   const int64_t chunk_bytes = avx512 ? 32 << 10 : 256 << 10;
   const int64_t tiles = (bp + tile - 1) / tile;

@@ -2,9 +2,10 @@
 // target whatever the build's flags (the dispatcher checks the CPU first).
 // A tile row of 64 columns is 4 zmm registers; each row runs its nonzeros two
 // at a time into two sets of accumulators (summed at the end) so that twice
-// as many independent FMA chains hide the latency. Only (1, 4) blocks are
-// sent here (sparse_kernels.cpp: the CSR and (4, 1) kernels below measured no
-// faster than the AVX2 ones on a Sapphire-Rapids-class Xeon).
+// as many independent FMA chains hide the latency. Only (1, 4) blocks at
+// batch >= 32 and in <= 1024 are sent here (see sparse_kernels.cpp: the CSR
+// and (4, 1) kernels below measured no faster than the AVX2 ones on this
+// AVX-512 Xeon, and are kept for other CPUs and later tuning).
 #include <immintrin.h>
 
 #include <algorithm>

@@ -58,7 +58,8 @@ struct SparseLinearOptions {
 /// kernels that skip its zeros: for batches under 8 a gather dot product per
 /// output row, from 8 on an axpy of rows of xᵀ into tiles of yᵀ (64 columns;
 /// 16 for (4, 1) blocks, whose one load of xᵀ feeds 4 output rows). AVX-512F
-/// (that axpy kernel) and AVX2+FMA (the rest) where the CPU has them, else
+/// (that axpy kernel, (1, 4) blocks at batch >= 32 and in_features <= 1024)
+/// and AVX2+FMA (the rest) where the CPU has them, else
 /// portable C++; `set_sparse_kernel_isa` and SPARSITY_PORTABLE_KERNELS=1
 /// choose a lower level. Rows are split over at::parallel_for.
 ///
@@ -180,7 +181,8 @@ class SparseInputLinearImpl : public torch::nn::Cloneable<SparseInputLinearImpl>
 TORCH_MODULE(SparseInputLinear);
 
 /// The kernels SparseLinear and SparseInputLinear run on: portable C++,
-/// AVX2+FMA, or AVX-512F (for the batch >= 8 kernel of SparseLinear, 16
+/// AVX2+FMA, or AVX-512F (used where it measured faster: SparseLinear's
+/// batch kernel for (1, 4) blocks at batch >= 32 and in_features <= 1024, 16
 /// columns a register; AVX2 for the rest).
 enum class SparseKernelIsa { Portable = 0, Avx2 = 1, Avx512 = 2 };
 /// Asks for at most `isa` (default Avx512); what runs is that capped at what
