@@ -14,6 +14,10 @@
 #include "sparsity/sparse/sparse_linear.h"
 
 namespace sparsity {
+
+// gtest prints the parameter with this (found by argument-dependent lookup).
+void PrintTo(SparseKernelIsa isa, std::ostream* os);
+
 namespace {
 
 // Asks for one kernel level while it lives (then back to the default).
@@ -39,13 +43,15 @@ SparseKernelIsa expected_isa(SparseKernelIsa asked) {
     GTEST_SKIP() << "this CPU lacks the kernels asked for";                            \
   }
 
-std::string isa_name(const ::testing::TestParamInfo<SparseKernelIsa>& info) {
-  switch (info.param) {
+const char* isa_string(SparseKernelIsa isa) {
+  switch (isa) {
     case SparseKernelIsa::Portable: return "Portable";
     case SparseKernelIsa::Avx2: return "Avx2";
     default: return "Avx512";
   }
 }
+
+std::string isa_name(const ::testing::TestParamInfo<SparseKernelIsa>& info) { return isa_string(info.param); }
 
 template <class F>
 std::string error_message(F&& f) {
@@ -439,4 +445,6 @@ TEST(SparseInference, ReplacesInNestedContainersAndNamesThem) {
 }
 
 }  // namespace
+void PrintTo(SparseKernelIsa isa, std::ostream* os) { *os << isa_string(isa); }
+
 }  // namespace sparsity
