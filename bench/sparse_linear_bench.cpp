@@ -165,6 +165,39 @@ int main(int argc, char** argv) {
     }
   }
 
+  // SPARSITY_BENCH_24=1: 2:4 weights (2 of every 4 consecutive inputs zero,
+  // at random) in CSR and in (1, 4) blocks (which store them whole) against
+  // dense, 1 thread.
+  if (std::getenv("SPARSITY_BENCH_24") != nullptr) {
+    at::set_num_threads(1);
+    std::printf("\n2:4 weights, 1 thread:\n\n| in→out | batch | dense µs | csr µs | csr speedup | (1,4) µs | (1,4) speedup | policy |\n");
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+    for (const auto& [in, out] : shapes) {
+      torch::manual_seed(0);
+      torch::nn::Linear dense(in, out);
+      {
+        torch::NoGradGuard guard;
+        const auto keys = torch::rand({out, in / 4, 4});
+        const auto order = keys.argsort(/*dim=*/static_cast<int64_t>(2));
+        const auto mask = (order.argsort(static_cast<int64_t>(2)) < 2).reshape({out, in});
+        dense->weight.mul_(mask.to(torch::kFloat));
+      }
+      sparsity::SparseLinear csr(dense, sparsity::SparseLinearOptions().format(sparsity::SparseFormat::CSR));
+      sparsity::SparseLinear rows4(dense, sparsity::SparseLinearOptions().block_shape({1, 4}));
+      for (int64_t batch : batches) {
+        const auto x = torch::randn({batch, in});
+        const auto [dense_us, csr_us] = time_pair_us([&] { dense->forward(x); }, [&] { csr->forward(x); });
+        const auto [dense2_us, rows4_us] = time_pair_us([&] { dense->forward(x); }, [&] { rows4->forward(x); });
+        const double d = std::min(dense_us, dense2_us);
+        const bool pick = sparsity::sparse_linear_pays_off(dense, sparsity::SparseInferenceOptions().batch_size(batch));
+        std::printf("| %ld→%ld | %ld | %.1f | %.1f | %.2fx | %.1f | %.2fx | %s |\n", static_cast<long>(in),
+                    static_cast<long>(out), static_cast<long>(batch), d, csr_us, d / csr_us, rows4_us, d / rows4_us,
+                    pick ? "sparse" : "dense");
+        std::fflush(stdout);
+      }
+    }
+  }
+
   if (!input_table) return 0;
   std::printf("\nInput-sparse path (SparseInputLinear, dense weight) against the dense Linear:\n\n");
   std::printf("| threads | in→out | input zeros | batch | dense µs | sparse-input µs | speedup |\n");
