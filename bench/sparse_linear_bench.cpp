@@ -123,7 +123,12 @@ int main(int argc, char** argv) {
                                        {"90% (1,4) blocks", 0.9, Pattern::Rows4},
                                        {"90% (4,1) blocks", 0.9, Pattern::Cols4},
                                        {"95% unstructured", 0.95, Pattern::Unstructured}};
-  std::printf("AVX2 kernels: %s\n\n", sparsity::sparse_kernels_use_avx2() ? "yes" : "no (portable)");
+  // SPARSITY_BENCH_ISA=0/1/2: at most portable / AVX2 / AVX-512 kernels.
+  if (const char* isa = std::getenv("SPARSITY_BENCH_ISA")) {
+    sparsity::set_sparse_kernel_isa(static_cast<sparsity::SparseKernelIsa>(std::atoi(isa)));
+  }
+  const char* isa_names[] = {"portable", "AVX2+FMA", "AVX-512F ((1,4) blocks at batch >= 32, in <= 1024), AVX2+FMA (rest)"};
+  std::printf("Kernels: %s\n\n", isa_names[static_cast<int>(sparsity::sparse_kernel_isa())]);
   std::printf("| threads | in→out | weight | format | batch | dense µs | dense GFLOP/s | sparse µs | speedup | "
               "policy | picked / dense | sparse GB/s | stream GB/s |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -156,6 +161,39 @@ int main(int argc, char** argv) {
                       pick ? "sparse" : "dense", picked / dense_us, gbps, stream);
           std::fflush(stdout);
         }
+      }
+    }
+  }
+
+  // SPARSITY_BENCH_24=1: 2:4 weights (2 of every 4 consecutive inputs zero,
+  // at random) in CSR and in (1, 4) blocks (which store them whole) against
+  // dense, 1 thread.
+  if (std::getenv("SPARSITY_BENCH_24") != nullptr) {
+    at::set_num_threads(1);
+    std::printf("\n2:4 weights, 1 thread:\n\n| in→out | batch | dense µs | csr µs | csr speedup | (1,4) µs | (1,4) speedup | policy |\n");
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+    for (const auto& [in, out] : shapes) {
+      torch::manual_seed(0);
+      torch::nn::Linear dense(in, out);
+      {
+        torch::NoGradGuard guard;
+        const auto keys = torch::rand({out, in / 4, 4});
+        const auto order = keys.argsort(/*dim=*/static_cast<int64_t>(2));
+        const auto mask = (order.argsort(static_cast<int64_t>(2)) < 2).reshape({out, in});
+        dense->weight.mul_(mask.to(torch::kFloat));
+      }
+      sparsity::SparseLinear csr(dense, sparsity::SparseLinearOptions().format(sparsity::SparseFormat::CSR));
+      sparsity::SparseLinear rows4(dense, sparsity::SparseLinearOptions().block_shape({1, 4}));
+      for (int64_t batch : batches) {
+        const auto x = torch::randn({batch, in});
+        const auto [dense_us, csr_us] = time_pair_us([&] { dense->forward(x); }, [&] { csr->forward(x); });
+        const auto [dense2_us, rows4_us] = time_pair_us([&] { dense->forward(x); }, [&] { rows4->forward(x); });
+        const double d = std::min(dense_us, dense2_us);
+        const bool pick = sparsity::sparse_linear_pays_off(dense, sparsity::SparseInferenceOptions().batch_size(batch));
+        std::printf("| %ld→%ld | %ld | %.1f | %.1f | %.2fx | %.1f | %.2fx | %s |\n", static_cast<long>(in),
+                    static_cast<long>(out), static_cast<long>(batch), d, csr_us, d / csr_us, rows4_us, d / rows4_us,
+                    pick ? "sparse" : "dense");
+        std::fflush(stdout);
       }
     }
   }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 #include <string>
@@ -13,13 +14,44 @@
 #include "sparsity/sparse/sparse_linear.h"
 
 namespace sparsity {
+
+// gtest prints the parameter with this (found by argument-dependent lookup).
+void PrintTo(SparseKernelIsa isa, std::ostream* os);
+
 namespace {
 
-// Forces the portable kernels while it lives (or leaves the AVX2 ones on).
+// Asks for one kernel level while it lives (then back to the default).
 struct KernelPath {
-  explicit KernelPath(bool portable) { set_portable_sparse_kernels(portable); }
-  ~KernelPath() { set_portable_sparse_kernels(false); }
+  explicit KernelPath(SparseKernelIsa isa) { set_sparse_kernel_isa(isa); }
+  ~KernelPath() { set_sparse_kernel_isa(SparseKernelIsa::Avx512); }
 };
+
+bool env_forces_portable() {
+  const char* env = std::getenv("SPARSITY_PORTABLE_KERNELS");
+  return !(env == nullptr || *env == '\0' || std::string(env) == "0");
+}
+
+// The level a request gets on this CPU under this environment.
+SparseKernelIsa expected_isa(SparseKernelIsa asked) {
+  if (env_forces_portable()) return SparseKernelIsa::Portable;
+  return std::min(asked, sparse_kernel_isa_supported());
+}
+
+// Skips a level the CPU lacks (the test would repeat a lower one).
+#define SKIP_UNLESS_SUPPORTED(isa)                                                       \
+  if (!env_forces_portable() && (isa) > sparse_kernel_isa_supported()) {                \
+    GTEST_SKIP() << "this CPU lacks the kernels asked for";                            \
+  }
+
+const char* isa_string(SparseKernelIsa isa) {
+  switch (isa) {
+    case SparseKernelIsa::Portable: return "Portable";
+    case SparseKernelIsa::Avx2: return "Avx2";
+    default: return "Avx512";
+  }
+}
+
+std::string isa_name(const ::testing::TestParamInfo<SparseKernelIsa>& info) { return isa_string(info.param); }
 
 template <class F>
 std::string error_message(F&& f) {
@@ -88,15 +120,19 @@ std::vector<FormatCase> format_cases() {
   };
 }
 
-class SparseLinearKernels : public ::testing::TestWithParam<bool> {};
+class SparseLinearKernels : public ::testing::TestWithParam<SparseKernelIsa> {};
 
 TEST_P(SparseLinearKernels, MatchesDenseForEachFormatShapeAndBatch) {
+  SKIP_UNLESS_SUPPORTED(GetParam());
+  SKIP_UNLESS_SUPPORTED(GetParam());
   KernelPath path(GetParam());
-  const char* env = std::getenv("SPARSITY_PORTABLE_KERNELS");
-  if (env == nullptr || *env == '\0' || std::string(env) == "0") {
-    EXPECT_EQ(sparse_kernels_use_avx2(), !GetParam() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
-  } else {
-    EXPECT_FALSE(sparse_kernels_use_avx2());
+  EXPECT_EQ(sparse_kernel_isa(), expected_isa(GetParam()));
+  EXPECT_EQ(sparse_kernels_use_avx2(), sparse_kernel_isa() != SparseKernelIsa::Portable);
+  if (!env_forces_portable()) {
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+    EXPECT_EQ(sparse_kernel_isa_supported(),
+              avx512 ? SparseKernelIsa::Avx512 : avx2 ? SparseKernelIsa::Avx2 : SparseKernelIsa::Portable);
   }
   const std::vector<std::pair<int64_t, int64_t>> shapes = {{16, 8}, {36, 20}, {784, 128}, {100, 64}, {2100, 24}, {4100, 8}};
   for (const auto& c : format_cases()) {
@@ -109,7 +145,7 @@ TEST_P(SparseLinearKernels, MatchesDenseForEachFormatShapeAndBatch) {
         EXPECT_EQ(sparse->format(), c.format);
         EXPECT_EQ(sparse->block_shape(), c.block);
         EXPECT_TRUE(torch::equal(sparse->dense_weight(), dense->weight));
-        for (int64_t batch : {0, 1, 3, 7, 8, 13, 64, 70, 130}) {
+        for (int64_t batch : {0, 1, 3, 7, 8, 13, 24, 40, 64, 70, 130}) {
           SCOPED_TRACE("batch=" + std::to_string(batch));
           expect_matches(sparse, dense, torch::randn({batch, in}));
         }
@@ -119,6 +155,7 @@ TEST_P(SparseLinearKernels, MatchesDenseForEachFormatShapeAndBatch) {
 }
 
 TEST_P(SparseLinearKernels, OddSizesEmptyRowsAllZeroAndFullyDense) {
+  SKIP_UNLESS_SUPPORTED(GetParam());
   KernelPath path(GetParam());
   // in=13, out=7: only CSR fits.
   auto odd = sparse_linear(13, 7, 0.6, Pattern::Unstructured);
@@ -164,6 +201,7 @@ TEST_P(SparseLinearKernels, OddSizesEmptyRowsAllZeroAndFullyDense) {
 }
 
 TEST_P(SparseLinearKernels, LeadingDimsAndStridedInputs) {
+  SKIP_UNLESS_SUPPORTED(GetParam());
   KernelPath path(GetParam());
   for (const auto& c : format_cases()) {
     SCOPED_TRACE(c.name);
@@ -179,10 +217,8 @@ TEST_P(SparseLinearKernels, LeadingDimsAndStridedInputs) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(SparseLinear, SparseLinearKernels, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? std::string("Portable") : std::string("Avx2");
-                         });
+INSTANTIATE_TEST_SUITE_P(SparseLinear, SparseLinearKernels, ::testing::Values(SparseKernelIsa::Avx512, SparseKernelIsa::Avx2, SparseKernelIsa::Portable),
+                         isa_name);
 
 TEST(SparseLinear, DetectsFormatsAndCountsValues) {
   auto rows = sparse_linear(64, 16, 0.75, Pattern::Rows4);
@@ -269,9 +305,10 @@ TEST(SparseLinear, ErrorsNameTheValue) {
   EXPECT_NE(error_message([&] { SparseInputLinear{twice}; }).find("Double"), std::string::npos);
 }
 
-class SparseInputLinearKernels : public ::testing::TestWithParam<bool> {};
+class SparseInputLinearKernels : public ::testing::TestWithParam<SparseKernelIsa> {};
 
 TEST_P(SparseInputLinearKernels, MatchesDenseAtEachInputSparsity) {
+  SKIP_UNLESS_SUPPORTED(GetParam());
   KernelPath path(GetParam());
   for (const auto& [in, out] : std::vector<std::pair<int64_t, int64_t>>{{13, 7}, {100, 64}, {300, 130}}) {
     for (bool bias : {true, false}) {
@@ -301,10 +338,8 @@ TEST_P(SparseInputLinearKernels, MatchesDenseAtEachInputSparsity) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(SparseLinear, SparseInputLinearKernels, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? std::string("Portable") : std::string("Avx2");
-                         });
+INSTANTIATE_TEST_SUITE_P(SparseLinear, SparseInputLinearKernels, ::testing::Values(SparseKernelIsa::Avx512, SparseKernelIsa::Avx2, SparseKernelIsa::Portable),
+                         isa_name);
 
 TEST(SparseLinearInput, RejectsGradAndBadInputs) {
   SparseInputLinear sparse(torch::nn::Linear(8, 4));
@@ -410,4 +445,6 @@ TEST(SparseInference, ReplacesInNestedContainersAndNamesThem) {
 }
 
 }  // namespace
+void PrintTo(SparseKernelIsa isa, std::ostream* os) { *os << isa_string(isa); }
+
 }  // namespace sparsity

@@ -13,7 +13,7 @@ namespace sparsity::detail {
 
 namespace {
 
-std::atomic<bool> portable_forced{false};
+std::atomic<int> requested_isa{2};
 
 // Below this many multiply-adds a call runs on one thread.
 constexpr int64_t kSerialWork = 1 << 15;
@@ -41,18 +41,25 @@ void transpose(const float* src, int64_t rows, int64_t cols, int64_t src_stride,
 
 }  // namespace
 
-bool sparse_avx2_enabled() {
-  static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (!has_avx2 || portable_forced.load(std::memory_order_relaxed)) return false;
-  const char* portable = std::getenv("SPARSITY_PORTABLE_KERNELS");
-  return portable == nullptr || *portable == '\0' || std::strcmp(portable, "0") == 0;
+int sparse_isa_supported() {
+  static const int supported = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 0
+                               : __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? 2
+                                                                                                        : 1;
+  return supported;
 }
 
-void set_sparse_portable_forced(bool forced) { portable_forced.store(forced, std::memory_order_relaxed); }
+int sparse_isa() {
+  const char* portable = std::getenv("SPARSITY_PORTABLE_KERNELS");
+  if (portable != nullptr && *portable != '\0' && std::strcmp(portable, "0") != 0) return 0;
+  return std::min(requested_isa.load(std::memory_order_relaxed), sparse_isa_supported());
+}
+
+void set_sparse_isa(int isa) { requested_isa.store(std::clamp(isa, 0, 2), std::memory_order_relaxed); }
 
 void sparse_linear_forward(const BlockView& w, const float* x, int64_t batch, const float* bias, float* y) {
   if (batch == 0 || w.out == 0) return;
-  const bool avx2 = sparse_avx2_enabled();
+  const int isa = sparse_isa();
+  const bool avx2 = isa >= 1;
   const int64_t nbr = w.block_rows();
   const int64_t nnz = w.offsets[nbr] * w.br * w.bc;
   const int64_t grain = (nnz + w.out) * batch < kSerialWork ? nbr + 1 : 1;
@@ -73,7 +80,17 @@ void sparse_linear_forward(const BlockView& w, const float* x, int64_t batch, co
   // [out, width_t]. T: 64 columns (8 AVX registers) for one output row at a
   // time, 16 for the 4 rows of a 4x1 block.
   const int64_t bp = (batch + 7) / 8 * 8;
-  const int64_t tile = w.br == 1 ? 64 : 16;
+  //
+  // AVX-512 runs (1, 4) blocks only, at batch >= 32 with in <= 1024, in
+  // 16-column panels (one zmm a row) and chunks of 32 KB of a panel (L1):
+  // there it measured up to 25 % faster than AVX2 (784->128) or about as
+  // fast (1024->1024), while at batch 16 and at in = 4096 it was 5-15 %
+  // slower, and for CSR and (4, 1) blocks the AVX-512 kernels (tiles of
+  // 16/32/64 columns, chunks of 24 KB to 256 KB, one or two nonzeros a step)
+  // were no faster than the AVX2 ones, which stay.
+  const bool avx512 = isa >= 2 && w.br == 1 && w.bc == 4 && batch >= 32 && w.in <= 1024;
+  const int64_t tile = w.br == 1 && !avx512 ? 64 : 16;
+  const int64_t chunk_bytes = avx512 ? 32 << 10 : 256 << 10;
   const int64_t tiles = (bp + tile - 1) / tile;
   // Kept between calls (per calling thread): a fresh large allocation costs
   // page faults on every call.
@@ -93,9 +110,9 @@ void sparse_linear_forward(const BlockView& w, const float* x, int64_t batch, co
     }
   });
   // Wide inputs in chunks of `chunk` inputs, so that the part of a panel a
-  // pass reads stays in about 256 KB of cache: split[r * (chunks + 1) + q] is
+  // pass reads stays in about 256 KB (32 KB) of cache: split[r * (chunks + 1) + q] is
   // block row r's first block in chunk q (columns sorted within a row).
-  const int64_t chunk = std::max<int64_t>(4, (256 << 10) / (tile * 4) / 4 * 4);
+  const int64_t chunk = std::max<int64_t>(4, chunk_bytes / (tile * 4) / 4 * 4);
   const int64_t chunks = w.in <= chunk ? 1 : (w.in + chunk - 1) / chunk;
   std::vector<int64_t> split;
   RowRanges whole{w.offsets, w.offsets + 1, 1, false};
@@ -121,7 +138,9 @@ void sparse_linear_forward(const BlockView& w, const float* x, int64_t batch, co
       for (int64_t q = 0; q < chunks; ++q) {
         const RowRanges rr = chunks == 1 ? whole
                                          : RowRanges{split.data() + q, split.data() + q + 1, chunks + 1, q > 0};
-        if (avx2) {
+        if (avx512) {
+          transposed_rows_avx512(w, rr, xt, width, 0, width, bias, yt, r0, r1);
+        } else if (avx2) {
           transposed_rows_avx2(w, rr, xt, width, 0, width, bias, yt, r0, r1);
         } else {
           transposed_rows_portable(w, rr, xt, width, 0, width, bias, yt, r0, r1);

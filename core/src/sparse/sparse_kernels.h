@@ -21,10 +21,14 @@ struct BlockView {
   int64_t block_rows() const { return out / br; }
 };
 
-/// Whether the AVX2+FMA kernels run: the CPU has them, SPARSITY_PORTABLE_KERNELS
-/// is unset, empty or "0", and no one forced the portable ones.
-bool sparse_avx2_enabled();
-void set_sparse_portable_forced(bool forced);
+/// The kernels that run: 0 portable, 1 AVX2+FMA, 2 AVX-512F for the
+/// transposed kernel (AVX2 elsewhere). The requested level (set_sparse_isa,
+/// default 2) capped at what the CPU has; 0 where SPARSITY_PORTABLE_KERNELS
+/// is set to anything but "" or "0".
+int sparse_isa();
+void set_sparse_isa(int isa);
+int sparse_isa_supported();
+inline bool sparse_avx2_enabled() { return sparse_isa() >= 1; }
 
 /// y [batch, out] = x [batch, in] (rows `x_stride` apart) times the weight
 /// transposed, plus bias (may be null). Picks the small-batch (gather) or the
@@ -63,6 +67,8 @@ void transposed_rows_portable(const BlockView& w, const RowRanges& rr, const flo
                               int64_t c1, const float* bias, float* yt, int64_t r0, int64_t r1);
 void transposed_rows_avx2(const BlockView& w, const RowRanges& rr, const float* xt, int64_t bp, int64_t c0,
                           int64_t c1, const float* bias, float* yt, int64_t r0, int64_t r1);
+void transposed_rows_avx512(const BlockView& w, const RowRanges& rr, const float* xt, int64_t bp, int64_t c0,
+                            int64_t c1, const float* bias, float* yt, int64_t r0, int64_t r1);
 // One sample: y [c0, c1) (multiples of 8) from the nonzero inputs `nz` (n of them).
 void input_sparse_cols_portable(const float* x, const int32_t* nz, int64_t n, const float* wt, int64_t out_padded,
                                 const float* bias, float* y, int64_t c0, int64_t c1);

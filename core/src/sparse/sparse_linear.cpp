@@ -327,7 +327,15 @@ at::Tensor SparseInputLinearImpl::dense_weight() const {
   return weight;
 }
 
-void set_portable_sparse_kernels(bool portable) { detail::set_sparse_portable_forced(portable); }
+void set_sparse_kernel_isa(SparseKernelIsa isa) { detail::set_sparse_isa(static_cast<int>(isa)); }
+
+SparseKernelIsa sparse_kernel_isa() { return static_cast<SparseKernelIsa>(detail::sparse_isa()); }
+
+SparseKernelIsa sparse_kernel_isa_supported() { return static_cast<SparseKernelIsa>(detail::sparse_isa_supported()); }
+
+void set_portable_sparse_kernels(bool portable) {
+  set_sparse_kernel_isa(portable ? SparseKernelIsa::Portable : SparseKernelIsa::Avx512);
+}
 
 bool sparse_kernels_use_avx2() { return detail::sparse_avx2_enabled(); }
 

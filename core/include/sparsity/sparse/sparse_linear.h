@@ -38,8 +38,12 @@ const char* sparse_format_name(SparseFormat format);
 /// ```
 /// sparsity::SparseLinear a(linear);                                   // detected format
 /// sparsity::SparseLinear b(linear, sparsity::SparseLinearOptions().format(sparsity::SparseFormat::CSR));
-/// sparsity::SparseLinear c(linear, sparsity::SparseLinearOptions().block_shape({1, 4}));  // 2:4 in 1x4 blocks
+/// sparsity::SparseLinear c(linear, sparsity::SparseLinearOptions().block_shape({1, 4}));  // (1, 4) blocks
 /// ```
+///
+/// A 2:4 (N:M) weight is best left to the detection (CSR): (1, 4) blocks
+/// store it whole and measured up to 2x slower than CSR (bench/README.md);
+/// from batch 16 on both are at best even with dense.
 struct SparseLinearOptions {
   /// The storage format. `Auto` with `block_shape` {0, 0} detects one (see
   /// `block_shape`); `Auto` with a block shape means BlockCSR of that shape.
@@ -57,10 +61,11 @@ struct SparseLinearOptions {
 /// held in CSR or block-CSR form (`SparseLinearOptions`) and multiplied by
 /// kernels that skip its zeros: for batches under 8 a gather dot product per
 /// output row, from 8 on an axpy of rows of xᵀ into tiles of yᵀ (64 columns;
-/// 16 for (4, 1) blocks, whose one load of xᵀ feeds 4 output rows). AVX2+FMA
-/// where the CPU has it, else (or with `set_portable_sparse_kernels(true)` or
-/// SPARSITY_PORTABLE_KERNELS=1) portable C++; rows are split over
-/// at::parallel_for.
+/// 16 for (4, 1) blocks, whose one load of xᵀ feeds 4 output rows). AVX-512F
+/// (that axpy kernel, (1, 4) blocks at batch >= 32 and in_features <= 1024)
+/// and AVX2+FMA (the rest) where the CPU has them, else
+/// portable C++; `set_sparse_kernel_isa` and SPARSITY_PORTABLE_KERNELS=1
+/// choose a lower level. Rows are split over at::parallel_for.
 ///
 /// float32 on CPU only, and inference only: an input that requires grad while
 /// GradMode is enabled is an std::invalid_argument, as are other dtypes and
@@ -179,11 +184,23 @@ class SparseInputLinearImpl : public torch::nn::Cloneable<SparseInputLinearImpl>
 /// A `SparseInputLinearImpl` holder.
 TORCH_MODULE(SparseInputLinear);
 
-/// Forces the portable kernels (true) or lets the AVX2 ones run where the CPU
-/// has them (false, the default) for SparseLinear and SparseInputLinear; the
-/// environment variable SPARSITY_PORTABLE_KERNELS=1 forces them too.
+/// The kernels SparseLinear and SparseInputLinear run on: portable C++,
+/// AVX2+FMA, or AVX-512F (used where it measured faster: SparseLinear's
+/// batch kernel for (1, 4) blocks at batch >= 32 and in_features <= 1024, 16
+/// columns a register; AVX2 for the rest).
+enum class SparseKernelIsa { Portable = 0, Avx2 = 1, Avx512 = 2 };
+/// Asks for at most `isa` (default Avx512); what runs is that capped at what
+/// the CPU has (`sparse_kernel_isa_supported()`), and Portable while the
+/// environment variable SPARSITY_PORTABLE_KERNELS is set to anything but ""
+/// or "0". Process-wide; meant for tests and benchmarks.
+void set_sparse_kernel_isa(SparseKernelIsa isa);
+/// What runs now (the request capped as above).
+SparseKernelIsa sparse_kernel_isa();
+/// The most this CPU has.
+SparseKernelIsa sparse_kernel_isa_supported();
+/// set_sparse_kernel_isa(Portable) (true) or (Avx512) (false, the default).
 void set_portable_sparse_kernels(bool portable);
-/// Whether the AVX2+FMA kernels run now.
+/// Whether the AVX2+FMA (or AVX-512) kernels run now.
 bool sparse_kernels_use_avx2();
 
 }  // namespace sparsity
