@@ -12,6 +12,7 @@
 
 #include "sparsity/sparse/sparse_inference.h"
 #include "sparsity/sparse/sparse_linear.h"
+#include "test_support.h"
 
 namespace sparsity {
 
@@ -53,14 +54,10 @@ const char* isa_string(SparseKernelIsa isa) {
 
 std::string isa_name(const ::testing::TestParamInfo<SparseKernelIsa>& info) { return isa_string(info.param); }
 
+// The message of the std::invalid_argument `f` throws (a test failure if none).
 template <class F>
 std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no std::invalid_argument)";
+  return testing::error_of<std::invalid_argument>(std::forward<F>(f));
 }
 
 // max |a - b| / max |b|: the error relative to the result's scale.

@@ -67,6 +67,7 @@ void transposed_rows_portable(const BlockView& w, const RowRanges& rr, const flo
                               int64_t c1, const float* bias, float* yt, int64_t r0, int64_t r1);
 void transposed_rows_avx2(const BlockView& w, const RowRanges& rr, const float* xt, int64_t bp, int64_t c0,
                           int64_t c1, const float* bias, float* yt, int64_t r0, int64_t r1);
+// (1, 4) blocks only: the one format where AVX-512 measured faster.
 void transposed_rows_avx512(const BlockView& w, const RowRanges& rr, const float* xt, int64_t bp, int64_t c0,
                             int64_t c1, const float* bias, float* yt, int64_t r0, int64_t r1);
 // One sample: y [c0, c1) (multiples of 8) from the nonzero inputs `nz` (n of them).
