@@ -78,7 +78,8 @@ TEST(FaultKill, KilledAtSeveralEpochsThenResumedGivesTheUninterruptedModels) {
   const auto [straight_status, straight_output] = run_command(demo_command(config, dir / "straight") + " 2>&1");
   ASSERT_EQ(exit_status(straight_status), 0) << straight_output;
   const std::set<std::string> expected = model_files(dir / "straight");
-  ASSERT_EQ(expected.size(), 3u);  // the dense and training-aware models, the callback's sparsifier state
+  // The dense and training-aware models, their compact files, the callback's sparsifier state.
+  ASSERT_EQ(expected.size(), 5u);
 
   // Killed once the dense model's metrics.csv holds `epochs` rows (its header
   // and that many epochs), i.e. while the run is between two checkpoints.
@@ -143,7 +144,7 @@ TEST(FaultDisk, AFullDiskIsAnErrorNamingTheFileAndLeavesOnlyCompleteFiles) {
               "    include: [\"*weight\"]\n");
   // From a disk that holds almost nothing to one that holds the whole run:
   // the writes that fail are, in turn, metrics.csv, the checkpoint, the
-  // models, the sparsifier state and the summary.
+  // models and their compact files, the sparsifier state and the summary.
   std::set<std::string> failed_writes;
   bool finished = false;
   for (int kib = 4; kib <= 64 && !finished; kib += 4) {
@@ -167,7 +168,8 @@ TEST(FaultDisk, AFullDiskIsAnErrorNamingTheFileAndLeavesOnlyCompleteFiles) {
       if (!entry.is_regular_file()) continue;
       const std::string name = entry.path().filename().string();
       EXPECT_EQ(name.find(".tmp"), std::string::npos) << kib << " KiB: a temporary file is left: " << entry.path();
-      if (name == "checkpoint.pt" || entry.path().parent_path().filename() == "sparsifiers") {
+      const bool compact = name.size() > 10 && name.compare(name.size() - 10, 10, ".sparse.pt") == 0;
+      if (name == "checkpoint.pt" || compact || entry.path().parent_path().filename() == "sparsifiers") {
         EXPECT_NO_THROW(load_state_file(entry.path().string(), "a state file")) << entry.path();
       } else if (entry.path().extension() != ".pt") {
         const std::string text = read_bytes(entry.path());
@@ -177,7 +179,8 @@ TEST(FaultDisk, AFullDiskIsAnErrorNamingTheFileAndLeavesOnlyCompleteFiles) {
   }
   EXPECT_TRUE(finished) << "64 KiB should hold the whole run";
   // (Each file takes at least a 4 KiB page of the tmpfs.)
-  for (const char* file : {"metrics.csv", "checkpoint.pt", "dense.pt", "PostTrainingDataSparsity.pt", "summary.json"}) {
+  for (const char* file : {"metrics.csv", "checkpoint.pt", "dense.pt", "dense.sparse.pt", "PostTrainingDataSparsity.pt",
+                           "PostTrainingDataSparsity.sparse.pt", "summary.json"}) {
     EXPECT_EQ(failed_writes.count(file), 1u) << "no disk size made the write of " << file << " fail";
   }
 }
