@@ -1,5 +1,7 @@
 #include "block_row_avx2.h"
 
+#include "../runtime/portable_kernels.h"
+
 #include <immintrin.h>
 
 #include <cmath>
@@ -39,9 +41,7 @@ constexpr const uint8_t (&kLeftPack)[256][8] = kLeftPackTable.index;
 
 bool avx2_rows_enabled() {
   static const bool has_avx2 = __builtin_cpu_supports("avx2");
-  // Read at every call (once per step), so that tests can switch it.
-  const char* portable = std::getenv("SPARSITY_PORTABLE_KERNELS");
-  return has_avx2 && (portable == nullptr || std::strcmp(portable, "0") == 0 || *portable == '\0');
+  return has_avx2 && !portable_kernels_requested();
 }
 
 // No FMA in the target: a fused multiply-add would round differently from

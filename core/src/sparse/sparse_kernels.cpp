@@ -1,5 +1,7 @@
 #include "sparse_kernels.h"
 
+#include "../runtime/portable_kernels.h"
+
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -49,8 +51,7 @@ int sparse_isa_supported() {
 }
 
 int sparse_isa() {
-  const char* portable = std::getenv("SPARSITY_PORTABLE_KERNELS");
-  if (portable != nullptr && *portable != '\0' && std::strcmp(portable, "0") != 0) return 0;
+  if (portable_kernels_requested()) return 0;
   return std::min(requested_isa.load(std::memory_order_relaxed), sparse_isa_supported());
 }
 
