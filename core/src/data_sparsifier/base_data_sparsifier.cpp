@@ -207,9 +207,17 @@ void BaseDataSparsifier::step() {
   ++step_count_;
   if (!mask_update_enabled_) return;
   at::NoGradGuard no_grad;
+  std::vector<std::string> parametrized;
+  parametrized.reserve(order_.size());
   for (const auto& name : order_) {
+    if (entries_.at(name).parametrized) parametrized.push_back(name);
+  }
+  update_masks(parametrized);
+}
+
+void BaseDataSparsifier::update_masks(const std::vector<std::string>& names) {
+  for (const auto& name : names) {
     Entry& e = entries_.at(name);
-    if (!e.parametrized) continue;
     update_mask(name, e.data, e.config);
   }
 }

@@ -147,6 +147,13 @@ class BaseDataSparsifier {
   virtual void update_mask(const std::string& name, const at::Tensor& data,
                            const Config& config) = 0;
 
+  /// Computes the masks of one `step()`: `names` are the parametrized names in
+  /// insertion order. The default calls `update_mask` for each; a sparsifier
+  /// whose masks depend on several pieces of data at once (a global ranking,
+  /// a bias pruned with its weight's rows) overrides this, looking them up with
+  /// `get_data`, `data_group` and `get_mask`. Runs under no-grad.
+  virtual void update_masks(const std::vector<std::string>& names);
+
   /// Checks that `data` and its merged `config` are acceptable to this
   /// sparsifier, before `add_data` changes anything. Throws
   /// std::invalid_argument naming the offending value. The default accepts any
