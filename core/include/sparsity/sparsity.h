@@ -18,6 +18,7 @@
 #include "sparsity/data_sparsifier/base_data_sparsifier.h"
 #include "sparsity/data_sparsifier/data_norm_sparsifier.h"
 #include "sparsity/data_sparsifier/registry.h"
+#include "sparsity/data_sparsifier/unit_norm_sparsifier.h"
 #include "sparsity/file_io.h"
 #include "sparsity/logging.h"
 #include "sparsity/lossy/activation_collector.h"
@@ -36,3 +37,4 @@
 #include "sparsity/sparse/sparse_inference.h"
 #include "sparsity/sparse/sparse_linear.h"
 #include "sparsity/state_file.h"
+#include "sparsity/structured/shrink.h"
