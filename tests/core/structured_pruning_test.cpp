@@ -103,6 +103,8 @@ TEST(UnitNormSparsifier, SchedulerSteersTheLevelOfEveryName) {
   s->add_data("l_weight", weight);
   s->add_data("l_bias", torch::ones({8}));
   StepSLScheduler scheduler(*s, StepSLSchedulerOptions().step_size(1).gamma(2.0));
+  s->step();
+  EXPECT_EQ(kept_units(s->get_mask("l_weight")).front(), 1);  // round(0.125 * 8) = 1 unit
   for (int64_t epoch = 1; epoch <= 3; ++epoch) {
     scheduler.step();  // 0.25, 0.5, 1.0
     s->step();

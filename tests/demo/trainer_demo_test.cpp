@@ -472,5 +472,57 @@ TEST(TrainerDemo, ChecksBeforeTrainingStopEarlyAndWriteNothing) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+TEST(DemoReport, ShrunkModelsAddTheirKeysAndColumns) {
+  ModelResult dense;
+  dense.name = "dense";
+  dense.parameters = 2676;
+  ModelResult units;
+  units.name = "units";
+  units.callback_type = "PostTrainingDataSparsity";
+  units.parameters = 2676;
+  units.shrunk_parameters = 1212;
+  units.shrunk_bytes = 7000;
+  units.shrink_dense_ms = 0.9;
+  units.shrunk_inference_ms = 0.3;
+  const DemoResult result{{dense, units}, 1.0, ""};
+  EXPECT_CONTAINS(summary_json(result), "\"parameters\": 2676, \"shrunk_parameters\": 1212, \"shrunk_bytes\": 7000, "
+                                        "\"shrink_speedup\": 3.0}");
+  const std::string table = format_result_table(result);
+  EXPECT_CONTAINS(table, "shrunk params");
+  EXPECT_CONTAINS(table, "2676           1212       7.0 kB      0.300       3.00x");
+  // Without a shrunk model the table has its usual columns only.
+  EXPECT_EQ(format_result_table(DemoResult{{dense}, 1.0, ""}).find("shrunk"), std::string::npos);
+}
+
+// A UnitNormSparsifier after training: the demo shrinks the model, saves it,
+// and reports it; its accuracy is checked against the masked model's.
+TEST(TrainerDemo, StructuredPruningIsShrunk) {
+  const fs::path out = testing::scratch_dir("TrainerDemoStructured");
+  const fs::path config = out.parent_path() / "TrainerDemoStructured.yaml";
+  std::ofstream(config) << "seed: 1\nthreads: 1\n"
+                           "data:\n  source: synthetic\n  batch_size: 64\n  validation_split: 0.2\n"
+                           "  synthetic: {train_size: 500, test_size: 200, classes: 4, image_size: 8, noise: 2.0}\n"
+                           "model: {type: mlp, hidden: [32, 16]}\n"
+                           "trainer: {epochs: 2, progress: false}\n"
+                           "callbacks:\n"
+                           "  - type: PostTrainingDataSparsity\n"
+                           "    name: units\n"
+                           "    sparsifier: {type: UnitNormSparsifier, args: {sparsity_level: 0.5}}\n"
+                           "    include: [\"1.*\", \"3.*\"]\n";
+  const auto [status, output] =
+      testing::run_command(demo_command(fmt::format("'{}' --output '{}'", config.string(), out.string())));
+  ASSERT_EQ(status, 0) << output;
+  EXPECT_CONTAINS(output, "units: shrunk");
+  EXPECT_CONTAINS(output, "1 torch::nn::Linear: 32 -> 16 units");
+  EXPECT_CONTAINS(output, "3 torch::nn::Linear: 16 -> 8 units");
+  EXPECT_CONTAINS(output, "shrunk params");
+  EXPECT_TRUE(fs::exists(out / "models/units.shrunk.pt"));
+  EXPECT_FALSE(fs::exists(out / "models/dense.shrunk.pt"));
+  // 64-32-16-4 (2676 parameters) without half its hidden units: 64-16-8-4.
+  const std::string summary = read_text(out / "summary.json");
+  EXPECT_CONTAINS(summary, "\"parameters\": 2676, \"shrunk_parameters\": 1212, \"shrunk_bytes\": " +
+                               std::to_string(fs::file_size(out / "models/units.shrunk.pt")));
+}
+
 }  // namespace
 }  // namespace sparsity::demo

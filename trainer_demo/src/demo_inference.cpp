@@ -42,14 +42,45 @@ std::pair<at::Tensor, double> timed_passes(torch::nn::SequentialImpl& model, con
   return {at::cat(outputs), batches > 0 ? best / static_cast<double>(batches) : 0.0};
 }
 
+void check_same_outputs(const at::Tensor& expected, const at::Tensor& got, const std::string& what) {
+  const double scale = std::max(1.0, expected.abs().max().item<double>());
+  const double difference = expected.numel() == 0 ? 0.0 : (expected - got).abs().max().item<double>();
+  if (!(difference <= 1e-4 * scale)) {
+    throw std::runtime_error(
+        fmt::format("{} computes outputs up to {} away from the dense model's (largest output {})", what, difference,
+                    scale));
+  }
+}
+
+void check_timing_arguments(const char* who, int64_t batch_size, int repeats) {
+  if (batch_size < 1 || repeats < 1) {
+    throw std::invalid_argument(
+        fmt::format("{}: batch_size {} and repeats {} must be at least 1", who, batch_size, repeats));
+  }
+}
+
 }  // namespace
+
+ShrinkTiming time_shrunk(torch::nn::Module& model, torch::nn::Module& shrunk, const at::Tensor& inputs,
+                         int64_t batch_size, int repeats) {
+  check_timing_arguments("time_shrunk", batch_size, repeats);
+  torch::nn::SequentialImpl& dense = as_sequential(model);
+  torch::nn::SequentialImpl& small = as_sequential(shrunk);
+  const bool model_training = model.is_training(), shrunk_training = shrunk.is_training();
+  model.eval();
+  shrunk.eval();
+  at::NoGradGuard no_grad;
+  auto [dense_out, dense_ms] = timed_passes(dense, inputs, batch_size, repeats);
+  auto [shrunk_out, shrunk_ms] = timed_passes(small, inputs, batch_size, repeats);
+  model.train(model_training);
+  shrunk.train(shrunk_training);
+  check_same_outputs(dense_out, shrunk_out, "time_shrunk: the shrunk model");
+  return ShrinkTiming{dense_ms, shrunk_ms};
+}
 
 InferenceTiming time_inference(torch::nn::Module& model, const std::string& compact_file, const at::Tensor& inputs,
                                int64_t batch_size, int repeats) {
-  if (batch_size < 1 || repeats < 1) {
-    throw std::invalid_argument(
-        fmt::format("time_inference: batch_size {} and repeats {} must be at least 1", batch_size, repeats));
-  }
+  check_timing_arguments("time_inference", batch_size, repeats);
   torch::nn::SequentialImpl& dense = as_sequential(model);
   const std::shared_ptr<torch::nn::Module> copy = model.clone();
   load_sparse(*copy, compact_file);
@@ -66,14 +97,8 @@ InferenceTiming time_inference(torch::nn::Module& model, const std::string& comp
   timing.dense_ms = dense_ms;
   timing.sparse_ms = sparse_ms;
 
-  const double scale = std::max(1.0, dense_out.abs().max().item<double>());
-  const double difference = dense_out.numel() == 0 ? 0.0 : (dense_out - sparse_out).abs().max().item<double>();
-  if (!(difference <= 1e-4 * scale)) {
-    throw std::runtime_error(fmt::format(
-        "time_inference: the sparse-inference model read from '{}' computes outputs up to {} away from the dense "
-        "model's (largest output {})",
-        compact_file, difference, scale));
-  }
+  check_same_outputs(dense_out, sparse_out,
+                     fmt::format("time_inference: the sparse-inference model read from '{}'", compact_file));
   return timing;
 }
 

@@ -32,4 +32,17 @@ struct InferenceTiming {
 InferenceTiming time_inference(torch::nn::Module& model, const std::string& compact_file, const at::Tensor& inputs,
                                int64_t batch_size = 256, int repeats = 5);
 
+/// Milliseconds per batch of a model and of its shrunk copy, timed side by side.
+struct ShrinkTiming {
+  double dense_ms = 0.0;
+  double shrunk_ms = 0.0;
+};
+
+/// Times `model` and `shrunk` (both Sequential; `shrink`'s result) over
+/// `inputs` in batches of `batch_size`, the best of `repeats` passes each, in
+/// eval mode. Their outputs must agree (1e-4 relative): std::runtime_error
+/// otherwise, naming the largest difference. Neither model's mode is changed.
+ShrinkTiming time_shrunk(torch::nn::Module& model, torch::nn::Module& shrunk, const at::Tensor& inputs,
+                         int64_t batch_size = 256, int repeats = 5);
+
 }  // namespace sparsity::demo

@@ -141,8 +141,14 @@ std::string summary_json(const DemoResult& result) {
     out += fmt::format("    {{\"callback\": {}, \"test_accuracy\": {}, \"weight_sparsity\": {}", json_string(m.name),
                        json_number(m.test_accuracy), json_number(m.weight_sparsity));
     if (m.activation_sparsity) out += fmt::format(", \"activation_sparsity\": {}", json_number(*m.activation_sparsity));
-    out += fmt::format(", \"compact_bytes\": {}, \"inference_speedup\": {}}}", m.compact_bytes,
+    out += fmt::format(", \"compact_bytes\": {}, \"inference_speedup\": {}", m.compact_bytes,
                        json_number(m.inference_speedup()));
+    if (m.shrunk()) {
+      out += fmt::format(", \"parameters\": {}, \"shrunk_parameters\": {}, \"shrunk_bytes\": {}, "
+                         "\"shrink_speedup\": {}",
+                         m.parameters, m.shrunk_parameters, m.shrunk_bytes, json_number(m.shrink_speedup()));
+    }
+    out += "}";
   }
   out += sparsified.empty() ? "],\n" : "\n  ],\n";
   out += fmt::format("  \"wall_seconds\": {}\n}}\n", json_number(result.wall_seconds));
@@ -151,18 +157,25 @@ std::string summary_json(const DemoResult& result) {
 
 std::string format_result_table(const DemoResult& result) {
   bool any_activation = false;
+  bool any_shrunk = false;
   size_t name_width = 5;
   double dense_accuracy = 0.0;
   for (const auto& model : result.models) {
     any_activation = any_activation || model.activation_sparsity.has_value();
+    any_shrunk = any_shrunk || model.shrunk();
     name_width = std::max(name_width, model.name.size());
     if (model.callback_type.empty()) dense_accuracy = model.test_accuracy;
   }
   std::string out = fmt::format("{:<{}}  {:>9}  {:>9}  {:>15}", "model", name_width, "test acc", "vs dense",
                                 "weight sparsity");
   if (any_activation) out += fmt::format("  {:>14}", "act. sparsity");
-  out += fmt::format("  {:>10}  {:>10}  {:>10}  {:>8}  {:>9}  {:>7}\n", "size", "gzipped", "compact", "dense ms",
+  out += fmt::format("  {:>10}  {:>10}  {:>10}  {:>8}  {:>9}  {:>7}", "size", "gzipped", "compact", "dense ms",
                      "sparse ms", "speedup");
+  if (any_shrunk) {
+    out += fmt::format("  {:>8}  {:>13}  {:>11}  {:>9}  {:>10}", "params", "shrunk params", "shrunk size", "shrunk ms",
+                       "shrunk x");
+  }
+  out += "\n";
   for (const auto& model : result.models) {
     const std::string delta = model.callback_type.empty()
                                   ? std::string("-")
@@ -177,6 +190,16 @@ std::string format_result_table(const DemoResult& result) {
                        milliseconds(model.dense_inference_ms), milliseconds(model.sparse_inference_ms),
                        model.sparse_inference_ms > 0.0 ? fmt::format("{:.2f}x", model.inference_speedup())
                                                        : std::string("-"));
+    if (any_shrunk) {
+      out.pop_back();  // the row continues
+      if (model.shrunk()) {
+        out += fmt::format("  {:>8}  {:>13}  {:>11}  {:>9}  {:>10}\n", model.parameters, model.shrunk_parameters,
+                           human_bytes(model.shrunk_bytes), milliseconds(model.shrunk_inference_ms),
+                           fmt::format("{:.2f}x", model.shrink_speedup()));
+      } else {
+        out += fmt::format("  {:>8}  {:>13}  {:>11}  {:>9}  {:>10}\n", model.parameters, "-", "-", "-", "-");
+      }
+    }
   }
   return out;
 }

@@ -41,6 +41,23 @@ struct ModelResult {
   double inference_speedup() const {
     return sparse_inference_ms > 0.0 ? dense_inference_ms / sparse_inference_ms : 0.0;
   }
+
+  /// Parameters of the model (numel, zeros included).
+  int64_t parameters = 0;
+  /// The model with its pruned units removed (`shrink`), when that removed at
+  /// least one unit: its parameters, file (models/NAME.shrunk.pt) and size,
+  /// test accuracy (equal to `test_accuracy`), and milliseconds per batch of
+  /// 256 test images next to the model as trained, timed side by side.
+  /// shrunk_parameters is 0 when the model was not shrunk.
+  int64_t shrunk_parameters = 0;
+  std::string shrunk_file;
+  int64_t shrunk_bytes = 0;
+  double shrunk_test_accuracy = 0.0;
+  double shrink_dense_ms = 0.0;
+  double shrunk_inference_ms = 0.0;
+  bool shrunk() const { return shrunk_parameters > 0; }
+  /// shrink_dense_ms / shrunk_inference_ms (0 when not shrunk).
+  double shrink_speedup() const { return shrunk_inference_ms > 0.0 ? shrink_dense_ms / shrunk_inference_ms : 0.0; }
 };
 
 /// What `run_demo` produced.
@@ -53,10 +70,14 @@ struct DemoResult {
 
 /// summary.json: {"dense_test_accuracy", "dense_compact_bytes", "sparsified":
 /// [{"callback", "test_accuracy", "weight_sparsity", "activation_sparsity"
-/// (when measured), "compact_bytes", "inference_speedup"}], "wall_seconds"}.
+/// (when measured), "compact_bytes", "inference_speedup", and for a shrunk
+/// model "parameters", "shrunk_parameters", "shrunk_bytes",
+/// "shrink_speedup"}], "wall_seconds"}.
 std::string summary_json(const DemoResult& result);
 
-/// The final console table comparing the dense model and each sparsified one.
+/// The final console table comparing the dense model and each sparsified one;
+/// when a model was shrunk, four more columns: params, shrunk params, shrunk
+/// size, shrunk ms and its speedup over the model as trained.
 std::string format_result_table(const DemoResult& result);
 
 /// One metrics.csv per run, merged into one table with a leading `run`

@@ -39,6 +39,7 @@
 #include "sparsity/runtime/threads.h"
 #include "sparsity/sparse/sparse_file.h"
 #include "sparsity/state_file.h"
+#include "sparsity/structured/shrink.h"
 
 namespace sparsity::demo {
 
@@ -236,6 +237,35 @@ void check_output_dir(const RunConfig& config, const std::vector<PlannedRun>& ru
 /// The batch the final table's inference times are measured with.
 constexpr int64_t kInferenceBatch = 256;
 
+// The sparsified model without its pruned units, when `shrink` removes any:
+// saved, evaluated (its accuracy must be the masked model's) and timed next
+// to the model as trained.
+void measure_shrunk(ModelResult& m, torch::nn::Module& model, const fs::path& out, const DemoData& data) {
+  ShrinkResult shrunk;
+  try {
+    shrunk = shrink(model);
+  } catch (const std::invalid_argument& e) {
+    // A model shrink cannot follow (a lossy layer after a dead unit) is reported as it is.
+    std::cout << fmt::format("{}: not shrunk: {}\n", m.name, e.what());
+    return;
+  }
+  if (shrunk.report.units_removed() == 0) return;
+  std::cout << fmt::format("{}: shrunk, its pruned units removed:\n{}", m.name, shrunk.report.to_string());
+  m.shrunk_parameters = shrunk.report.parameters_after;
+  m.shrunk_file = (out / "models" / (m.name + ".shrunk.pt")).string();
+  save_model_state(*shrunk.model, m.shrunk_file);
+  m.shrunk_bytes = static_cast<int64_t>(fs::file_size(m.shrunk_file));
+  m.shrunk_test_accuracy = classification_accuracy(*shrunk.model, data.test_inputs, data.test_targets);
+  if (m.shrunk_test_accuracy != m.test_accuracy) {
+    throw std::runtime_error(fmt::format("model '{}': the shrunk model's test accuracy {} differs from the masked "
+                                         "model's {}",
+                                         m.name, m.shrunk_test_accuracy, m.test_accuracy));
+  }
+  const ShrinkTiming timing = time_shrunk(model, *shrunk.model, data.test_inputs, kInferenceBatch);
+  m.shrink_dense_ms = timing.dense_ms;
+  m.shrunk_inference_ms = timing.shrunk_ms;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -340,6 +370,8 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
       const InferenceTiming timing = time_inference(model, m.compact_file, data.test_inputs, kInferenceBatch);
       m.dense_inference_ms = timing.dense_ms;
       m.sparse_inference_ms = timing.sparse_ms;
+      m.parameters = count_parameters(model);
+      if (!type.empty()) measure_shrunk(m, model, out, data);
     };
     if (run.name == "dense") evaluate(0, "dense", "", *module.model());
     for (const auto& live : callbacks) {
@@ -362,6 +394,11 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
             << fmt::format("(compact: save_sparse; ms per batch of {} test images, as trained and read back from the "
                            "compact file through to_sparse_inference)\n",
                            kInferenceBatch)
+            << (std::any_of(result.models.begin(), result.models.end(), [](const ModelResult& m) { return m.shrunk(); })
+                    ? fmt::format("(shrunk: shrink removed the pruned units, saved as models/NAME.shrunk.pt; ms per "
+                                  "batch of {} test images, timed next to the model as trained)\n",
+                                  kInferenceBatch)
+                    : std::string())
             << "\nwall time " << fmt::format("{:.1f}", result.wall_seconds)
             << " s; outputs in " << out.string() << "\n"
             << std::flush;

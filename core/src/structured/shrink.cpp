@@ -19,11 +19,21 @@ namespace {
 
 namespace nn = torch::nn;
 
+// "torch::nn::Linear" for a LinearImpl: the name users write.
+std::string type_name(const nn::Module& module) {
+  std::string name = module.name();
+  const std::string suffix = "Impl";
+  if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    name.resize(name.size() - suffix.size());
+  }
+  return name;
+}
+
 struct Layer {
   std::string path;
   const nn::AnyModule* any;
   nn::Module* module() const { return any->ptr().get(); }
-  std::string type() const { return any->ptr()->name(); }
+  std::string type() const { return type_name(*any->ptr()); }
   template <class Impl>
   Impl* as() const {
     return dynamic_cast<Impl*>(module());
@@ -296,7 +306,7 @@ ShrinkResult shrink(const nn::Module& model) {
   if (sequential == nullptr) {
     throw std::invalid_argument(fmt::format(
         "shrink: the model must be a torch::nn::Sequential (its units are followed layer by layer), got {}",
-        model.name()));
+        type_name(model)));
   }
   std::vector<Layer> layers;
   const auto children = sequential->named_children();
