@@ -112,7 +112,9 @@ TEST(UnitNormSparsifier, SchedulerSteersTheLevelOfEveryName) {
     EXPECT_EQ(s->data_group("l_weight").get<double>("sparsity_level"), 0.125 * (1 << epoch));
     EXPECT_EQ(static_cast<int64_t>(kept_units(s->get_mask("l_weight")).size()), 8 - pruned) << epoch;
     EXPECT_EQ(s->get_mask("l_bias").sum().item<int64_t>(), 8 - pruned) << epoch;
-    if (pruned < 8) EXPECT_EQ(kept_units(s->get_mask("l_weight")).front(), pruned) << epoch;
+    if (pruned < 8) {
+      EXPECT_EQ(kept_units(s->get_mask("l_weight")).front(), pruned) << epoch;
+    }
   }
 }
 

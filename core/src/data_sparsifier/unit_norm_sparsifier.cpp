@@ -38,13 +38,11 @@ UnitParams resolve(const std::string& name, const Config& config) {
     throw ConfigError(fmt::format("{}: sparsity_level must be a finite number, got {}", who, p.sparsity_level),
                       "sparsity_level");
   }
-  try {
-    p.l2 = norm_from_string(config.get_or<std::string>("norm", "L1")) == Norm::L2;
-  } catch (const ConfigError&) {
-    throw;
-  } catch (const std::invalid_argument& e) {
-    throw ConfigError(fmt::format("{}: {}", who, e.what()), "norm");
+  const std::string norm = config.get_or<std::string>("norm", to_string(Norm::L1));
+  if (norm != to_string(Norm::L1) && norm != to_string(Norm::L2)) {
+    throw ConfigError(fmt::format("{}: unknown norm '{}': expected \"L1\" or \"L2\"", who, norm), "norm");
   }
+  p.l2 = norm == to_string(Norm::L2);
   return p;
 }
 
@@ -72,27 +70,14 @@ Config UnitNormSparsifierOptions::to_config() const {
 }
 
 UnitNormSparsifierOptions UnitNormSparsifierOptions::from_config(const Config& config) {
-  config.check_keys("UnitNormSparsifier", known_keys());
-  UnitNormSparsifierOptions options;
-  if (config.contains("sparsity_level")) {
-    options.sparsity_level(config.get<double>("sparsity_level"));
-    // Schedulers may take a level past 1; a configured one outside [0, 1] is a mistake.
-    if (!(options.sparsity_level() >= 0.0 && options.sparsity_level() <= 1.0)) {
-      throw ConfigError(fmt::format("UnitNormSparsifier: expected a sparsity level in [0, 1], got {}",
-                                    config.at("sparsity_level").to_string()),
-                        "sparsity_level");
-    }
+  const UnitParams p = resolve("", config);
+  // Schedulers may take a level past 1; a configured one outside [0, 1] is a mistake.
+  if (!(p.sparsity_level >= 0.0 && p.sparsity_level <= 1.0)) {
+    throw ConfigError(fmt::format("UnitNormSparsifier: expected a sparsity level in [0, 1], got {}",
+                                  config.at("sparsity_level").to_string()),
+                      "sparsity_level");
   }
-  if (config.contains("norm")) {
-    try {
-      options.norm(norm_from_string(config.get<std::string>("norm")));
-    } catch (const ConfigError&) {
-      throw;
-    } catch (const std::invalid_argument& e) {
-      throw ConfigError(fmt::format("UnitNormSparsifier: {}", e.what()), "norm");
-    }
-  }
-  return options;
+  return UnitNormSparsifierOptions().sparsity_level(p.sparsity_level).norm(p.l2 ? Norm::L2 : Norm::L1);
 }
 
 UnitNormSparsifier::UnitNormSparsifier(UnitNormSparsifierOptions options)
