@@ -170,7 +170,8 @@ void prune_units(const torch::nn::Sequential& model, double level) {
   s.squash_mask();
 }
 
-void randomize_batchnorm(torch::nn::BatchNorm2dImpl& bn) {
+template <class BatchNormImpl>
+void randomize_batchnorm(BatchNormImpl& bn) {
   torch::NoGradGuard no_grad;
   const int64_t n = bn.options.num_features();
   bn.running_mean.copy_(torch::randn({n}) * 0.5);
@@ -308,6 +309,52 @@ TEST(Shrink, PaddedConvKeepsDeadUnitsWithANonzeroConstant) {
   EXPECT_EQ(folded.report.layers[0].units_after, 2);
   EXPECT_TRUE(folded.report.kept_for_exactness.empty());
   expect_same_outputs(unpadded, folded.model, torch::randn({2, 3, 7, 7}));
+}
+
+// Zeroes the weight rows and bias entries of `units` of the Linear or Conv2d at `index`.
+void kill_units(const torch::nn::Sequential& model, size_t index, const std::vector<int64_t>& units) {
+  torch::NoGradGuard no_grad;
+  for (const auto& p : model->ptr(index)->parameters(false)) {
+    for (int64_t u : units) p[u].zero_();
+  }
+}
+
+TEST(Shrink, BatchNorm1dConstantsFoldIntoTheNextLinear) {
+  torch::manual_seed(5);
+  torch::nn::BatchNorm1d bn(8);
+  randomize_batchnorm(*bn);
+  torch::nn::Sequential model(torch::nn::Linear(6, 8), bn, torch::nn::GELU(), torch::nn::Linear(8, 3));
+  kill_units(model, 0, {1, 4});
+  model->eval();
+  const ShrinkResult result = shrink(model);
+  EXPECT_EQ(result.report.layers[0].units_after, 6);
+  EXPECT_EQ(result.model->ptr(1)->as<torch::nn::BatchNorm1dImpl>()->running_mean.size(0), 6);
+  EXPECT_EQ(result.model->ptr(3)->as<torch::nn::LinearImpl>()->weight.sizes(), (c10::IntArrayRef{3, 6}));
+  expect_same_outputs(model, result.model, torch::randn({16, 6}));
+}
+
+// An AvgPool2d that averages over zero padding turns a constant channel into
+// one that is not constant at the borders: there the dead unit stays.
+TEST(Shrink, PaddedAvgPoolKeepsDeadUnitsWithANonzeroConstant) {
+  torch::manual_seed(6);
+  for (const int64_t padding : {1, 0}) {
+    torch::nn::BatchNorm2d bn(4);
+    randomize_batchnorm(*bn);
+    {
+      torch::NoGradGuard no_grad;
+      bn->bias[2] = 3.0;  // the dead unit's constant after ReLU: clearly not 0
+      bn->running_mean[2] = 0.0;
+    }
+    torch::nn::Sequential model(torch::nn::Conv2d(torch::nn::Conv2dOptions(2, 4, 3)), bn, torch::nn::ReLU(),
+                                torch::nn::AvgPool2d(torch::nn::AvgPool2dOptions(3).stride(1).padding(padding)),
+                                torch::nn::Flatten(), torch::nn::Linear(4 * (4 + 2 * padding) * (4 + 2 * padding), 5));
+    kill_units(model, 0, {2});
+    model->eval();
+    const ShrinkResult result = shrink(model);
+    EXPECT_EQ(result.report.layers[0].units_after, padding > 0 ? 4 : 3) << "padding " << padding;
+    EXPECT_EQ(result.report.kept_for_exactness.size(), padding > 0 ? 1u : 0u) << "padding " << padding;
+    expect_same_outputs(model, result.model, torch::randn({3, 2, 8, 8}));
+  }
 }
 
 TEST(Shrink, RejectsWhatItCannotFollowNamingTheLayer) {
