@@ -384,6 +384,19 @@ TEST(Shrink, RejectsWhatItCannotFollowNamingTheLayer) {
                             torch::nn::Linear(4, 2)));
   EXPECT_NE(error_of([&] { shrink(flatten); }).find("Flatten(0, -1)"), std::string::npos);
 
+  torch::nn::Sequential grouped(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 1)),
+                                torch::nn::Conv2d(torch::nn::Conv2dOptions(4, 2, 1).groups(2)));
+  kill_units(grouped, 0, {0});
+  const std::string groups = error_of([&] { shrink(grouped); });
+  EXPECT_NE(groups.find("layer '1' (torch::nn::Conv2d): a grouped Conv2d (groups 2)"), std::string::npos) << groups;
+
+  torch::nn::BatchNorm1d batch_stats(torch::nn::BatchNorm1dOptions(4).track_running_stats(false));
+  const auto no_running_stats =
+      with_dead_unit(torch::nn::Sequential(torch::nn::Linear(3, 4), batch_stats, torch::nn::Linear(4, 2)));
+  const std::string stats = error_of([&] { shrink(no_running_stats); });
+  EXPECT_NE(stats.find("layer '1' (torch::nn::BatchNorm1d)"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("running stats"), std::string::npos) << stats;
+
   // Without a dead unit nothing is removed and any layer is copied as it is.
   torch::nn::Sequential untouched(torch::nn::Linear(3, 4), torch::nn::Softmax(1), torch::nn::Linear(4, 2));
   EXPECT_EQ(shrink(untouched).report.units_removed(), 0);
