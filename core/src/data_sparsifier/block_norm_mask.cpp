@@ -81,6 +81,21 @@ class BlockNormMasker {
         full_cols_(cols / bw_),
         last_width_(cols - (cols / bw_) * bw_) {}
 
+  // Every block's norm key, in block index order, as the norm widened to
+  // double: widening is exact and keeps order and equality, so data of both
+  // precisions rank together and each ranks as run() ranks it.
+  void norm_keys(uint64_t* out) {
+    plan_slots(block_rows_ * block_cols_);
+    for_each_slot([&](int64_t, int64_t begin, int64_t end) {
+      std::vector<T> acc(static_cast<size_t>(block_cols_));
+      for (int64_t br = begin; br < end; ++br) {
+        block_row_norms(br, acc.data());
+        uint64_t* row = out + br * block_cols_;
+        for (int64_t bc = 0; bc < block_cols_; ++bc) row[bc] = order_key(static_cast<double>(acc[bc]));
+      }
+    });
+  }
+
   void run() {
     const int64_t num_blocks = block_rows_ * block_cols_;
     const int64_t k = blocks_to_select(level_, num_blocks);
@@ -704,6 +719,31 @@ void run_masker(const T* x, int64_t rows, int64_t cols, const BlockNormMaskParam
   }
 }
 }  // namespace
+
+void block_norm_keys(const at::Tensor& data, int64_t rows, int64_t cols, const BlockNormMaskParams& params,
+                     std::vector<uint64_t>& keys) {
+  TORCH_INTERNAL_ASSERT(data.is_contiguous() && data.device().is_cpu());
+  TORCH_INTERNAL_ASSERT(data.numel() == rows * cols);
+  const int64_t num_blocks = (rows + params.block_height - 1) / params.block_height *
+                             ((cols + params.block_width - 1) / params.block_width);
+  keys.resize(static_cast<size_t>(num_blocks));
+  if (num_blocks == 0) return;
+  std::vector<unsigned char> unused;
+  const auto run = [&](auto* x) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
+    if (params.l2) {
+      BlockNormMasker<T, true>(x, rows, cols, params, nullptr, unused).norm_keys(keys.data());
+    } else {
+      BlockNormMasker<T, false>(x, rows, cols, params, nullptr, unused).norm_keys(keys.data());
+    }
+  };
+  if (data.scalar_type() == at::kDouble) {
+    run(data.data_ptr<double>());
+  } else {
+    TORCH_INTERNAL_ASSERT(data.scalar_type() == at::kFloat);
+    run(data.data_ptr<float>());
+  }
+}
 
 int64_t blocks_to_select(double sparsity_level, int64_t num_blocks) {
   if (!(sparsity_level > 0.0) || num_blocks == 0) return 0;

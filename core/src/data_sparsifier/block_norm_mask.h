@@ -30,6 +30,14 @@ void block_norm_mask(const at::Tensor& data, int64_t rows, int64_t cols,
                      const BlockNormMaskParams& params, at::Tensor& mask,
                      std::vector<unsigned char>& workspace);
 
+/// Fills `keys` with one order key per block of `data` (as block_norm_mask
+/// takes it, and with the same block norms), in block index order (block rows
+/// top to bottom, each left to right): the norm widened to double, as a
+/// uint64 whose unsigned order is the norms' order (equal norms, equal keys;
+/// NaN the largest). `keys` is resized to the number of blocks.
+void block_norm_keys(const at::Tensor& data, int64_t rows, int64_t cols, const BlockNormMaskParams& params,
+                     std::vector<uint64_t>& keys);
+
 /// round-half-to-even(level * num_blocks) clamped to [0, num_blocks]: the
 /// number of blocks a level selects (Python's `round`, as the reference).
 int64_t blocks_to_select(double sparsity_level, int64_t num_blocks);
