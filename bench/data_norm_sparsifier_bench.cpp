@@ -63,6 +63,30 @@ bool reset_vm_hwm() {
   return static_cast<bool>(clear);
 }
 
+// Runs one step and returns the memory it needed beyond what is resident
+// (data, mask, LibTorch) in MB, or -1 when VmHWM cannot be reset or read.
+double first_step_extra_peak_mb(sparsity::BaseDataSparsifier& sparsifier) {
+  malloc_trim(0);
+  if (!reset_vm_hwm()) {
+    sparsifier.step();
+    return -1.0;
+  }
+  const long before = read_vm_hwm_kib();
+  sparsifier.step();
+  const long after = read_vm_hwm_kib();
+  return before >= 0 && after >= 0 ? static_cast<double>(after - before) / 1024.0 : -1.0;
+}
+
+// One step, its time recorded as the iteration's; returns it in ms.
+double timed_step_ms(benchmark::State& state, sparsity::BaseDataSparsifier& sparsifier) {
+  const auto start = std::chrono::steady_clock::now();
+  sparsifier.step();
+  const auto stop = std::chrono::steady_clock::now();
+  const double seconds = std::chrono::duration<double>(stop - start).count();
+  state.SetIterationTime(seconds);
+  return 1000.0 * seconds;
+}
+
 void set_threads_once() {
   static const bool done = [] {
     int threads = 2;
@@ -111,29 +135,14 @@ void BM_DataNormSparsifierStep(benchmark::State& state) {
                                               .zeros_per_block(zeros));
   sparsifier.add_data("table", data);  // the mask (all ones) now exists
 
-  // Peak memory of one step beyond what is resident: data, mask, LibTorch.
-  malloc_trim(0);
-  double extra_peak_mb = -1.0;
-  if (reset_vm_hwm()) {
-    const long before = read_vm_hwm_kib();
-    sparsifier.step();
-    const long after = read_vm_hwm_kib();
-    if (before >= 0 && after >= 0) extra_peak_mb = static_cast<double>(after - before) / 1024.0;
-  } else {
-    sparsifier.step();
-  }
+  const double extra_peak_mb = first_step_extra_peak_mb(sparsifier);
 
   // The memory pass runs between steps, so that both see the same machine
   // (it is shared and noisy); the ratio is of the best times.
   torch::Tensor scratch = torch::ones({rows, cols}, torch::kByte);
   double best_step_ms = 1e30, best_pass_ms = 1e30;
   for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    sparsifier.step();
-    const auto stop = std::chrono::steady_clock::now();
-    const double seconds = std::chrono::duration<double>(stop - start).count();
-    state.SetIterationTime(seconds);
-    best_step_ms = std::min(best_step_ms, 1000.0 * seconds);
+    best_step_ms = std::min(best_step_ms, timed_step_ms(state, sparsifier));
     state.PauseTiming();
     best_pass_ms = std::min(best_pass_ms, memory_pass_ms(data, scratch));
     state.ResumeTiming();
@@ -209,25 +218,9 @@ void BM_ModelStep(benchmark::State& state) {
     numel += weights.back().numel();
     largest = std::max(largest, weights.back().numel());
   }
-  malloc_trim(0);
-  double extra_peak_mb = -1.0;
-  if (reset_vm_hwm()) {
-    const long before = read_vm_hwm_kib();
-    sparsifier.step();
-    const long after = read_vm_hwm_kib();
-    if (before >= 0 && after >= 0) extra_peak_mb = static_cast<double>(after - before) / 1024.0;
-  } else {
-    sparsifier.step();
-  }
+  const double extra_peak_mb = first_step_extra_peak_mb(sparsifier);
   double best_step_ms = 1e30;
-  for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    sparsifier.step();
-    const auto stop = std::chrono::steady_clock::now();
-    const double seconds = std::chrono::duration<double>(stop - start).count();
-    state.SetIterationTime(seconds);
-    best_step_ms = std::min(best_step_ms, 1000.0 * seconds);
-  }
+  for (auto _ : state) best_step_ms = std::min(best_step_ms, timed_step_ms(state, sparsifier));
   int64_t zeros = 0;
   double largest_layer_sparsity = 0.0;
   for (const auto& name : sparsifier.names()) {

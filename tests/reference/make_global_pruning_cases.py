@@ -65,14 +65,12 @@ def well_defined(tensors, level):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", required=True, help="file to write (torch.save format)")
-    args = parser.parse_args()
+    output = parser.parse_args().output
 
-    start = time.monotonic()
-    torch.manual_seed(SEED)
+    started = time.monotonic()
     torch.set_num_threads(1)
-    cases = []
-    counts = {}
-    skipped = 0
+    torch.manual_seed(SEED)
+    cases, counts, skipped = [], {}, 0
 
     def add(kind, tensors, level):
         nonlocal skipped
@@ -110,11 +108,11 @@ def main():
         for level in EDGE_LEVELS:
             add("edge", tensors, level)
 
-    torch.save(cases, args.output)
-    elapsed = time.monotonic() - start
+    torch.save(cases, output)
+    elapsed = time.monotonic() - started
     detail = ", ".join(f"{n} {kind}" for kind, n in counts.items())
     print(f"wrote {len(cases)} global pruning cases ({detail}; {skipped} with a tie at the threshold "
-          f"left out) to {args.output} in {elapsed:.1f} s")
+          f"left out) to {output} in {elapsed:.1f} s")
     return 0
 
 
