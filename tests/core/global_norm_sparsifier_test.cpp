@@ -7,8 +7,7 @@
 // (a CTest fixture, see tests/CMakeLists.txt). Run by hand:
 //
 //   /usr/bin/python3 tests/reference/make_global_pruning_cases.py --output /tmp/global.pt
-//   SPARSITY_REFERENCE_GLOBAL_PRUNING=/tmp/global.pt build/tests/sparsity_tests \
-//       --gtest_filter='ReferenceGlobalPruning.*'
+//   SPARSITY_REFERENCE_GLOBAL_PRUNING=/tmp/global.pt build/tests/sparsity_tests --gtest_filter='Reference*Global*'
 
 #include <torch/csrc/jit/serialization/pickle.h>
 
@@ -117,7 +116,7 @@ TEST(GlobalNormSparsifier, ALayerOfSmallWeightsIsPrunedMoreThanALayerOfLargeOnes
 TEST(GlobalNormSparsifier, OneTensorGivesDataNormSparsifiersMask) {
   torch::manual_seed(3);
   const at::Tensor data = torch::randn({13, 22});
-  for (const std::vector<int64_t> block : {std::vector<int64_t>{1, 1}, {1, 4}, {2, 3}, {4, 4}}) {
+  for (const std::vector<int64_t>& block : {std::vector<int64_t>{1, 1}, {1, 4}, {2, 3}, {4, 4}}) {
     for (const double level : {0.2, 0.5, 0.8}) {
       for (const std::string norm : {"L1", "L2"}) {
         const int64_t zeros = block[0] * block[1] > 1 ? 2 : 1;
@@ -410,8 +409,8 @@ std::vector<GlobalCase> load_global_cases(const std::string& path) {
     c.id = dict.at(std::string("id")).toInt();
     c.kind = dict.at(std::string("kind")).toStringRef();
     c.level = dict.at(std::string("level")).toDouble();
-    for (const c10::IValue& t : dict.at(std::string("tensors")).toListRef()) c.tensors.push_back(t.toTensor());
-    for (const c10::IValue& m : dict.at(std::string("masks")).toListRef()) c.masks.push_back(m.toTensor());
+    for (const c10::IValue& t : dict.at(std::string("tensors")).toTupleRef().elements()) c.tensors.push_back(t.toTensor());
+    for (const c10::IValue& m : dict.at(std::string("masks")).toTupleRef().elements()) c.masks.push_back(m.toTensor());
     cases.push_back(std::move(c));
   }
   return cases;

@@ -14,7 +14,7 @@ The output (torch.save, zipfile format, read by LibTorch's pickle_load) is a
 list of dicts:
 
     {"id": int, "kind": "random" | "repeats" | "edge", "level": float,
-     "tensors": [float32 tensor, ...], "masks": [uint8 tensor of each's shape, ...]}
+     "tensors": (float32 tensor, ...), "masks": (uint8 tensor of each's shape, ...)}
 
 The reference picks the pruned weights with torch.topk(largest=False), whose
 choice among equal magnitudes is unspecified; cases are kept only when the
@@ -80,8 +80,9 @@ def main():
         masks = reference_masks(tensors, level)
         for t, m in zip(tensors, masks):
             assert m.shape == t.shape, (m.shape, t.shape)
+        # Tuples: LibTorch's unpickler lacks APPEND, which a one-item list needs.
         cases.append({"id": len(cases), "kind": kind, "level": float(level),
-                      "tensors": tensors, "masks": masks})
+                      "tensors": tuple(tensors), "masks": tuple(masks)})
         counts[kind] = counts.get(kind, 0) + 1
 
     for shapes in SHAPE_SETS:

@@ -171,6 +171,7 @@ void GlobalNormSparsifier::update_masks(const std::vector<std::string>& names) {
       });
     } else {
       candidates_.clear();
+      candidates_.reserve(static_cast<size_t>(select.matching));  // no growth by doubling past the room
       std::vector<size_t> ends;  // each tensor's last candidate + 1
       for_each_keys([&](Ranked& r, const std::vector<uint64_t>& keys) {
         for (const uint64_t key : keys) {
