@@ -207,6 +207,48 @@ TEST(GlobalNormSparsifier, TiesGoToTheFirstNameThenTheLowestIndex) {
   EXPECT_TRUE(torch::equal(t->get_mask("mixed"), torch::tensor({1, 0, 1, 0, 1, 1}, torch::kByte)));
 }
 
+// The rule written plainly with ATen: all magnitudes concatenated, a stable
+// sort (ties in insertion order, then by index), the k lowest zeroed.
+std::vector<at::Tensor> plain_global_masks(const std::vector<at::Tensor>& data, double level) {
+  std::vector<at::Tensor> flat;
+  for (const auto& t : data) flat.push_back(t.abs().reshape(-1).to(torch::kDouble));
+  const at::Tensor all = torch::cat(flat);
+  const int64_t k = python_round(level * all.numel());
+  const at::Tensor order = std::get<1>(torch::sort(all, /*stable=*/true, /*dim=*/0, /*descending=*/false));
+  at::Tensor keep = torch::ones({all.numel()}, torch::kByte);
+  keep.index_put_({order.slice(0, 0, k)}, 0);
+  std::vector<at::Tensor> masks;
+  int64_t offset = 0;
+  for (const auto& t : data) {
+    masks.push_back(keep.slice(0, offset, offset + t.numel()).reshape(t.sizes()));
+    offset += t.numel();
+  }
+  return masks;
+}
+
+TEST(GlobalNormSparsifier, AgreesWithAPlainStableSortOverAllTheData) {
+  // 200,000 weights in tensors of at most 60,000: more than fit the
+  // candidates at once, so the selection takes a pass over the data's top
+  // 16 bits first. Then the same on a coarse grid, ties everywhere.
+  torch::manual_seed(8);
+  std::vector<at::Tensor> data{torch::randn({200, 300}) * 0.02, torch::randn({60000}), torch::randn({50, 40, 20}) * 0.5,
+                               torch::randn({30000}) * 3, torch::randn({10000}) * 0.1};
+  for (const bool grid : {false, true}) {
+    std::vector<at::Tensor> inputs;
+    for (const auto& t : data) inputs.push_back(grid ? (t * 100).round() / 100 : t);
+    for (const double level : {0.1, 0.5, 0.77, 0.95}) {
+      auto s = global(level);
+      for (size_t i = 0; i < inputs.size(); ++i) s->add_data("t" + std::to_string(i), inputs[i]);
+      s->step();
+      const auto expected = plain_global_masks(inputs, level);
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        EXPECT_TRUE(torch::equal(s->get_mask("t" + std::to_string(i)), expected[i]))
+            << "tensor " << i << ", level " << level << (grid ? ", grid" : "");
+      }
+    }
+  }
+}
+
 TEST(GlobalNormSparsifier, ManyTiedZerosAcrossTheSelection) {
   // More equal keys than fit in the candidates kept near the threshold (the
   // largest tensor's blocks): the selection goes digit by digit to the end.
