@@ -85,8 +85,10 @@ class BlockNormMasker {
   // double: widening is exact and keeps order and equality, so data of both
   // precisions rank together and each ranks as run() ranks it.
   void norm_keys(uint64_t* out) {
-    plan_slots(block_rows_ * block_cols_);
-    for_each_slot([&](int64_t, int64_t begin, int64_t end) {
+    // Tasks of at least 2^16 elements: a small tensor (most of a model's)
+    // runs inline, where a parallel region would cost more than its work.
+    const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, bh_ * cols_));
+    at::parallel_for(0, block_rows_, grain, [&](int64_t begin, int64_t end) {
       std::vector<T> acc(static_cast<size_t>(block_cols_));
       for (int64_t br = begin; br < end; ++br) {
         block_row_norms(br, acc.data());
