@@ -1,9 +1,11 @@
 #include "sparsity/data_sparsifier/global_norm_sparsifier.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <mutex>
 #include <stdexcept>
 
 #include "block_norm_mask.h"
@@ -49,8 +51,25 @@ struct RadixSelect {
   // Keys below every key that matches prefix.
   bool below(uint64_t key) const { return known != 0 && (key >> (64 - known)) < prefix; }
   void start() { hist.assign(size_t{1} << kDigitBits, 0); }
-  void count(uint64_t key) {
-    if (matches(key)) ++hist[(key >> (64 - known - kDigitBits)) & ((uint64_t{1} << kDigitBits) - 1)];
+  // Adds keys[0, n) to the histogram: in parallel for long runs, each task
+  // into its own histogram (ATen makes about one task per thread).
+  void count(const uint64_t* keys, int64_t n) {
+    constexpr int64_t kGrain = int64_t{1} << 18;
+    const auto count_into = [&](std::vector<int64_t>& into, int64_t begin, int64_t end) {
+      const int shift = 64 - known - kDigitBits;
+      constexpr uint64_t kDigitMask = (uint64_t{1} << kDigitBits) - 1;
+      for (int64_t i = begin; i < end; ++i) {
+        if (matches(keys[i])) ++into[(keys[i] >> shift) & kDigitMask];
+      }
+    };
+    if (n < 2 * kGrain || at::get_num_threads() == 1) return count_into(hist, 0, n);
+    std::mutex merge;
+    at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+      std::vector<int64_t> local(hist.size(), 0);
+      count_into(local, begin, end);
+      std::lock_guard<std::mutex> lock(merge);
+      for (size_t d = 0; d < hist.size(); ++d) hist[d] += local[d];
+    });
   }
   void narrow() {
     size_t digit = 0;
@@ -58,7 +77,6 @@ struct RadixSelect {
     matching = hist[digit];
     prefix = (prefix << kDigitBits) | digit;
     known += kDigitBits;
-    hist = {};
   }
 };
 
@@ -158,7 +176,7 @@ void GlobalNormSparsifier::update_masks(const std::vector<std::string>& names) {
     while (select.known < 64 && select.matching > room) {
       select.start();
       for_each_keys([&](Ranked&, const std::vector<uint64_t>& keys) {
-        for (const uint64_t key : keys) select.count(key);
+        select.count(keys.data(), static_cast<int64_t>(keys.size()));
       });
       select.narrow();
     }
@@ -185,7 +203,7 @@ void GlobalNormSparsifier::update_masks(const std::vector<std::string>& names) {
       });
       while (select.known < 64) {
         select.start();
-        for (const uint64_t key : candidates_) select.count(key);
+        select.count(candidates_.data(), static_cast<int64_t>(candidates_.size()));
         select.narrow();
       }
       size_t c = 0;
