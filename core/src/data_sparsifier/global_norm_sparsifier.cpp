@@ -96,6 +96,7 @@ struct Ranked {
   int64_t rows = 0, cols = 0, blocks = 0;
   int64_t below = 0;  // blocks whose norm is below the threshold
   int64_t ties = 0;   // blocks whose norm is the threshold
+  size_t candidates_end = 0;  // one past its last key among the candidates (none: 0)
 };
 
 }  // namespace
@@ -153,15 +154,15 @@ void GlobalNormSparsifier::update_masks(const std::vector<std::string>& names) {
     ranked.push_back(std::move(r));
   }
 
-  // One tensor's keys at a time, in insertion order: the ranking's memory is
-  // one tensor's keys, however many tensors there are.
+  // The keys of one tensor after the other, in insertion order, a chunk at a
+  // time: no pass holds more than a chunk of them.
   const auto for_each_keys = [&](const auto& f) {
     for (Ranked& r : ranked) {
       at::Tensor input = r.data.detach();
       if (input.scalar_type() != at::kDouble) input = input.to(at::kFloat);
       input = input.to(at::kCPU).contiguous();
-      detail::block_norm_keys(input, r.rows, r.cols, r.params, keys_);
-      f(r, keys_);
+      detail::visit_block_norm_keys(input, r.rows, r.cols, r.params, keys_,
+                                    [&](const uint64_t* keys, int64_t n) { f(r, keys, n); });
     }
   };
 
@@ -175,31 +176,28 @@ void GlobalNormSparsifier::update_masks(const std::vector<std::string>& names) {
     const int64_t room = std::max<int64_t>(largest, int64_t{1} << RadixSelect::kDigitBits);
     while (select.known < 64 && select.matching > room) {
       select.start();
-      for_each_keys([&](Ranked&, const std::vector<uint64_t>& keys) {
-        select.count(keys.data(), static_cast<int64_t>(keys.size()));
-      });
+      for_each_keys([&](Ranked&, const uint64_t* keys, int64_t n) { select.count(keys, n); });
       select.narrow();
     }
     if (select.known == 64) {  // more than `room` equal keys
-      for_each_keys([&](Ranked& r, const std::vector<uint64_t>& keys) {
-        for (const uint64_t key : keys) {
-          r.below += key < select.prefix;
-          r.ties += key == select.prefix;
+      for_each_keys([&](Ranked& r, const uint64_t* keys, int64_t n) {
+        for (int64_t i = 0; i < n; ++i) {
+          r.below += keys[i] < select.prefix;
+          r.ties += keys[i] == select.prefix;
         }
       });
     } else {
       candidates_.clear();
       candidates_.reserve(static_cast<size_t>(select.matching));  // no growth by doubling past the room
-      std::vector<size_t> ends;  // each tensor's last candidate + 1
-      for_each_keys([&](Ranked& r, const std::vector<uint64_t>& keys) {
-        for (const uint64_t key : keys) {
-          if (select.matches(key)) {
-            candidates_.push_back(key);
+      for_each_keys([&](Ranked& r, const uint64_t* keys, int64_t n) {
+        for (int64_t i = 0; i < n; ++i) {
+          if (select.matches(keys[i])) {
+            candidates_.push_back(keys[i]);
           } else {
-            r.below += select.below(key);
+            r.below += select.below(keys[i]);
           }
         }
-        ends.push_back(candidates_.size());
+        r.candidates_end = candidates_.size();
       });
       while (select.known < 64) {
         select.start();
@@ -208,7 +206,7 @@ void GlobalNormSparsifier::update_masks(const std::vector<std::string>& names) {
       }
       size_t c = 0;
       for (size_t i = 0; i < ranked.size(); ++i) {
-        for (; c < ends[i]; ++c) {
+        for (; c < ranked[i].candidates_end; ++c) {
           ranked[i].below += candidates_[c] < select.prefix;
           ranked[i].ties += candidates_[c] == select.prefix;
         }
