@@ -32,9 +32,12 @@ namespace sparsity {
 /// then in block index order, are selected first.
 ///
 /// Memory: no copy of all the data is made. The threshold norm is found by a
-/// radix selection over the norms' bit patterns, one tensor's block norms at a
-/// time, so a step needs about two of the largest tensor's block-norm arrays
-/// (8 bytes per block) beyond the data and the masks.
+/// radix selection over the norms' bit patterns, 16 bits per pass over the
+/// data, each pass computing the block norms a chunk of 2^16 blocks at a
+/// time; the keys near the threshold are then gathered once (at most as many
+/// as the largest tensor has blocks, 8 bytes each) and the selection finishes
+/// on them. Beyond the data and the masks a step needs those keys, one chunk
+/// and a 2^16-bin histogram.
 ///
 /// Example:
 /// ```
