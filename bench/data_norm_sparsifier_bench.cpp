@@ -240,23 +240,12 @@ void BM_ModelStep(benchmark::State& state) {
 }
 
 void ModelCases(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"model", "level%"});
-  b->Args({0, 90});
-  b->Args({1, 90});
+  b->ArgNames({"model", "level%"})->Args({0, 90})->Args({1, 90});
+  b->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 }
 
-BENCHMARK_TEMPLATE(BM_ModelStep, sparsity::DataNormSparsifier)
-    ->Name("BM_LayerwiseStep")
-    ->Apply(ModelCases)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond)
-    ->MinTime(1.0);
-BENCHMARK_TEMPLATE(BM_ModelStep, sparsity::GlobalNormSparsifier)
-    ->Name("BM_GlobalStep")
-    ->Apply(ModelCases)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond)
-    ->MinTime(1.0);
+BENCHMARK_TEMPLATE(BM_ModelStep, sparsity::DataNormSparsifier)->Name("BM_LayerwiseStep")->Apply(ModelCases);
+BENCHMARK_TEMPLATE(BM_ModelStep, sparsity::GlobalNormSparsifier)->Name("BM_GlobalStep")->Apply(ModelCases);
 
 void Cases(benchmark::internal::Benchmark* b) {
   b->ArgNames({"rows", "cols", "bh", "bw", "zeros", "level%"});
