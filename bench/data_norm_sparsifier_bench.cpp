@@ -1,5 +1,7 @@
 // DataNormSparsifier::step() on large float tables: time per step, throughput,
-// and the peak memory a step needs beyond the data and the mask.
+// and the peak memory a step needs beyond the data and the mask; and
+// (BM_LayerwiseStep, BM_GlobalStep) a layer-wise against a global step over
+// all the weights of a model.
 //
 //   build/bench/data_norm_sparsifier_bench [--benchmark_filter=...]
 //
@@ -30,8 +32,10 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "sparsity/data_sparsifier/data_norm_sparsifier.h"
+#include "sparsity/data_sparsifier/global_norm_sparsifier.h"
 
 namespace {
 
@@ -57,6 +61,30 @@ bool reset_vm_hwm() {
   clear << "5";
   clear.flush();
   return static_cast<bool>(clear);
+}
+
+// Runs one step and returns the memory it needed beyond what is resident
+// (data, mask, LibTorch) in MB, or -1 when VmHWM cannot be reset or read.
+double first_step_extra_peak_mb(sparsity::BaseDataSparsifier& sparsifier) {
+  malloc_trim(0);
+  if (!reset_vm_hwm()) {
+    sparsifier.step();
+    return -1.0;
+  }
+  const long before = read_vm_hwm_kib();
+  sparsifier.step();
+  const long after = read_vm_hwm_kib();
+  return before >= 0 && after >= 0 ? static_cast<double>(after - before) / 1024.0 : -1.0;
+}
+
+// One step, its time recorded as the iteration's; returns it in ms.
+double timed_step_ms(benchmark::State& state, sparsity::BaseDataSparsifier& sparsifier) {
+  const auto start = std::chrono::steady_clock::now();
+  sparsifier.step();
+  const auto stop = std::chrono::steady_clock::now();
+  const double seconds = std::chrono::duration<double>(stop - start).count();
+  state.SetIterationTime(seconds);
+  return 1000.0 * seconds;
 }
 
 void set_threads_once() {
@@ -107,29 +135,14 @@ void BM_DataNormSparsifierStep(benchmark::State& state) {
                                               .zeros_per_block(zeros));
   sparsifier.add_data("table", data);  // the mask (all ones) now exists
 
-  // Peak memory of one step beyond what is resident: data, mask, LibTorch.
-  malloc_trim(0);
-  double extra_peak_mb = -1.0;
-  if (reset_vm_hwm()) {
-    const long before = read_vm_hwm_kib();
-    sparsifier.step();
-    const long after = read_vm_hwm_kib();
-    if (before >= 0 && after >= 0) extra_peak_mb = static_cast<double>(after - before) / 1024.0;
-  } else {
-    sparsifier.step();
-  }
+  const double extra_peak_mb = first_step_extra_peak_mb(sparsifier);
 
   // The memory pass runs between steps, so that both see the same machine
   // (it is shared and noisy); the ratio is of the best times.
   torch::Tensor scratch = torch::ones({rows, cols}, torch::kByte);
   double best_step_ms = 1e30, best_pass_ms = 1e30;
   for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    sparsifier.step();
-    const auto stop = std::chrono::steady_clock::now();
-    const double seconds = std::chrono::duration<double>(stop - start).count();
-    state.SetIterationTime(seconds);
-    best_step_ms = std::min(best_step_ms, 1000.0 * seconds);
+    best_step_ms = std::min(best_step_ms, timed_step_ms(state, sparsifier));
     state.PauseTiming();
     best_pass_ms = std::min(best_pass_ms, memory_pass_ms(data, scratch));
     state.ResumeTiming();
@@ -176,6 +189,63 @@ void BM_AddData(benchmark::State& state) {
   state.counters["extra_peak_MB"] = extra_peak_mb;
   state.counters["extra_peak_x_data"] = extra_peak_mb / data_mb;
 }
+
+// The weights of two models: 0, the demo's 784-128-64-10 MLP; 1, a larger
+// stack of 20M weights (80 MB) in nine matrices of 10,000 to 4M elements.
+std::vector<std::vector<int64_t>> model_shapes(int64_t model) {
+  if (model == 0) return {{128, 784}, {64, 128}, {10, 64}};
+  return {{4096, 1024}, {1024, 4096}, {2048, 2048}, {2048, 2048}, {1024, 1024},
+          {1024, 1024}, {1024, 1024}, {1024, 1024}, {10, 1000}};
+}
+
+// One step of a layer-wise (DataNormSparsifier) or a global
+// (GlobalNormSparsifier) sparsifier over every weight of a model, (1, 1)
+// blocks, L1: the same data for both. Args: model, level in percent.
+// GlobalNormSparsifier with these is torch.nn.utils.prune.global_unstructured
+// (bench/global_reference.py times that on the same shapes).
+template <class Sparsifier>
+void BM_ModelStep(benchmark::State& state) {
+  set_threads_once();
+  const double level = static_cast<double>(state.range(1)) / 100.0;
+  torch::manual_seed(0);
+  Sparsifier sparsifier(sparsity::DataNormSparsifierOptions().sparsity_level(level).sparse_block_shape({1, 1}));
+  std::vector<torch::Tensor> weights;
+  int64_t numel = 0, largest = 0;
+  for (const auto& shape : model_shapes(state.range(0))) {
+    // Layers of different scales, as a trained model's are.
+    weights.push_back(torch::randn(shape) / std::sqrt(static_cast<double>(shape[1])));
+    sparsifier.add_data("w" + std::to_string(weights.size()), weights.back());
+    numel += weights.back().numel();
+    largest = std::max(largest, weights.back().numel());
+  }
+  const double extra_peak_mb = first_step_extra_peak_mb(sparsifier);
+  double best_step_ms = 1e30;
+  for (auto _ : state) best_step_ms = std::min(best_step_ms, timed_step_ms(state, sparsifier));
+  int64_t zeros = 0;
+  double largest_layer_sparsity = 0.0;
+  for (const auto& name : sparsifier.names()) {
+    const torch::Tensor mask = sparsifier.get_mask(name);
+    const int64_t z = mask.numel() - mask.sum().template item<int64_t>();
+    zeros += z;
+    if (mask.numel() == largest) largest_layer_sparsity = static_cast<double>(z) / static_cast<double>(largest);
+  }
+  state.SetItemsProcessed(state.iterations() * numel);
+  state.counters["data_MB"] = static_cast<double>(numel * sizeof(float)) / (1024.0 * 1024.0);
+  state.counters["largest_MB"] = static_cast<double>(largest * sizeof(float)) / (1024.0 * 1024.0);
+  state.counters["extra_peak_MB"] = extra_peak_mb;
+  state.counters["zeros_frac"] = static_cast<double>(zeros) / static_cast<double>(numel);
+  state.counters["largest_layer_zeros"] = largest_layer_sparsity;
+  state.counters["threads"] = at::get_num_threads();
+  state.counters["best_step_ms"] = best_step_ms;
+}
+
+void ModelCases(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"model", "level%"})->Args({0, 90})->Args({1, 90});
+  b->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+}
+
+BENCHMARK_TEMPLATE(BM_ModelStep, sparsity::DataNormSparsifier)->Name("BM_LayerwiseStep")->Apply(ModelCases);
+BENCHMARK_TEMPLATE(BM_ModelStep, sparsity::GlobalNormSparsifier)->Name("BM_GlobalStep")->Apply(ModelCases);
 
 void Cases(benchmark::internal::Benchmark* b) {
   b->ArgNames({"rows", "cols", "bh", "bw", "zeros", "level%"});

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -256,7 +257,10 @@ void measure_shrunk(ModelResult& m, torch::nn::Module& model, const fs::path& ou
   save_model_state(*shrunk.model, m.shrunk_file);
   m.shrunk_bytes = static_cast<int64_t>(fs::file_size(m.shrunk_file));
   m.shrunk_test_accuracy = classification_accuracy(*shrunk.model, data.test_inputs, data.test_targets);
-  if (m.shrunk_test_accuracy != m.test_accuracy) {
+  // Float rounding may flip the argmax of an image whose two top logits tie
+  // to the last bit; more than two such images is a wrong shrink.
+  const double images = static_cast<double>(data.test_targets.numel());
+  if (std::abs(m.shrunk_test_accuracy - m.test_accuracy) * images > 2.5) {
     throw std::runtime_error(fmt::format("model '{}': the shrunk model's test accuracy {} differs from the masked "
                                          "model's {}",
                                          m.name, m.shrunk_test_accuracy, m.test_accuracy));

@@ -17,6 +17,7 @@
 #include "sparsity/data_scheduler/step_sl_scheduler.h"
 #include "sparsity/data_sparsifier/base_data_sparsifier.h"
 #include "sparsity/data_sparsifier/data_norm_sparsifier.h"
+#include "sparsity/data_sparsifier/global_norm_sparsifier.h"
 #include "sparsity/data_sparsifier/registry.h"
 #include "sparsity/data_sparsifier/unit_norm_sparsifier.h"
 #include "sparsity/file_io.h"

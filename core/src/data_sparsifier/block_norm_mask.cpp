@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -80,6 +81,26 @@ class BlockNormMasker {
         block_cols_((cols + bw_ - 1) / bw_),
         full_cols_(cols / bw_),
         last_width_(cols - (cols / bw_) * bw_) {}
+
+  // The norm keys of block rows [begin, end), in block index order, into
+  // out, as the norms widened to double: widening is exact and keeps order
+  // and equality, so data of both precisions rank together and each ranks as
+  // run() ranks it.
+  void norm_keys(int64_t begin, int64_t end, uint64_t* out) const {
+    // Tasks of at least 2^16 elements: a small tensor (most of a model's)
+    // runs inline, where a parallel region would cost more than its work.
+    const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, bh_ * cols_));
+    at::parallel_for(begin, end, grain, [&](int64_t task_begin, int64_t task_end) {
+      std::vector<T> acc(static_cast<size_t>(block_cols_));
+      for (int64_t br = task_begin; br < task_end; ++br) {
+        block_row_norms(br, acc.data());
+        uint64_t* row = out + (br - begin) * block_cols_;
+        for (int64_t bc = 0; bc < block_cols_; ++bc) row[bc] = order_key(static_cast<double>(acc[bc]));
+      }
+    });
+  }
+  int64_t block_rows() const { return block_rows_; }
+  int64_t block_cols() const { return block_cols_; }
 
   void run() {
     const int64_t num_blocks = block_rows_ * block_cols_;
@@ -704,6 +725,52 @@ void run_masker(const T* x, int64_t rows, int64_t cols, const BlockNormMaskParam
   }
 }
 }  // namespace
+
+void visit_block_norm_keys(const at::Tensor& data, int64_t rows, int64_t cols, const BlockNormMaskParams& params,
+                           std::vector<uint64_t>& buffer, const std::function<void(const uint64_t*, int64_t)>& visit) {
+  TORCH_INTERNAL_ASSERT(data.is_contiguous() && data.device().is_cpu());
+  TORCH_INTERNAL_ASSERT(data.numel() == rows * cols);
+  if (rows * cols == 0) return;
+  // One-row blocks that tile each row are runs of the flat data whatever the
+  // row length: long rows (1-D data) are cut into shorter ones, so that a
+  // chunk of whole block rows stays small.
+  constexpr int64_t kChunkBlocks = int64_t{1} << 16;
+  if (params.block_height == 1 && cols % params.block_width == 0 && cols / params.block_width > kChunkBlocks) {
+    const int64_t blocks_per_row = cols / params.block_width;
+    for (int64_t g = (blocks_per_row + kChunkBlocks - 1) / kChunkBlocks; g <= blocks_per_row; ++g) {
+      if (blocks_per_row % g == 0) {
+        rows *= g;
+        cols /= g;
+        break;
+      }
+    }
+  }
+  const auto run = [&](auto* x) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
+    const auto each_chunk = [&](const auto& masker) {
+      const int64_t block_cols = masker.block_cols();
+      const int64_t chunk_rows = std::max<int64_t>(1, kChunkBlocks / block_cols);
+      buffer.resize(static_cast<size_t>(std::min(masker.block_rows(), chunk_rows) * block_cols));
+      for (int64_t br = 0; br < masker.block_rows(); br += chunk_rows) {
+        const int64_t end = std::min(masker.block_rows(), br + chunk_rows);
+        masker.norm_keys(br, end, buffer.data());
+        visit(buffer.data(), (end - br) * block_cols);
+      }
+    };
+    std::vector<unsigned char> unused;
+    if (params.l2) {
+      each_chunk(BlockNormMasker<T, true>(x, rows, cols, params, nullptr, unused));
+    } else {
+      each_chunk(BlockNormMasker<T, false>(x, rows, cols, params, nullptr, unused));
+    }
+  };
+  if (data.scalar_type() == at::kDouble) {
+    run(data.data_ptr<double>());
+  } else {
+    TORCH_INTERNAL_ASSERT(data.scalar_type() == at::kFloat);
+    run(data.data_ptr<float>());
+  }
+}
 
 int64_t blocks_to_select(double sparsity_level, int64_t num_blocks) {
   if (!(sparsity_level > 0.0) || num_blocks == 0) return 0;

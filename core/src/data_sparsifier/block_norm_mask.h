@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace sparsity::detail {
@@ -29,6 +30,17 @@ struct BlockNormMaskParams {
 void block_norm_mask(const at::Tensor& data, int64_t rows, int64_t cols,
                      const BlockNormMaskParams& params, at::Tensor& mask,
                      std::vector<unsigned char>& workspace);
+
+/// Calls `visit(keys, n)` with the order keys of the blocks of `data` (as
+/// block_norm_mask takes it, and with the same block norms), a run of
+/// consecutive blocks at a time, in block index order (block rows top to
+/// bottom, each left to right), one call after another from the calling
+/// thread. A key is the norm widened to double, as a uint64 whose unsigned
+/// order is the norms' order (equal norms, equal keys; NaN the largest).
+/// `buffer` holds the keys of one call: about 2^16 of them, or one block row
+/// when rows are longer and cannot be cut.
+void visit_block_norm_keys(const at::Tensor& data, int64_t rows, int64_t cols, const BlockNormMaskParams& params,
+                           std::vector<uint64_t>& buffer, const std::function<void(const uint64_t*, int64_t)>& visit);
 
 /// round-half-to-even(level * num_blocks) clamped to [0, num_blocks]: the
 /// number of blocks a level selects (Python's `round`, as the reference).

@@ -2,6 +2,7 @@
 
 #include "sparsity/named_registry.h"
 #include "sparsity/data_sparsifier/data_norm_sparsifier.h"
+#include "sparsity/data_sparsifier/global_norm_sparsifier.h"
 #include "sparsity/data_sparsifier/unit_norm_sparsifier.h"
 
 namespace sparsity {
@@ -15,6 +16,9 @@ NamedRegistry<DataSparsifierFactory>& registry() {
   static const bool builtins_added = [] {
     instance.add("DataNormSparsifier", [](const Config& args) {
       return std::make_unique<DataNormSparsifier>(DataNormSparsifierOptions::from_config(args));
+    }, false);
+    instance.add("GlobalNormSparsifier", [](const Config& args) {
+      return std::make_unique<GlobalNormSparsifier>(GlobalNormSparsifier::options_from_config(args));
     }, false);
     instance.add("UnitNormSparsifier", [](const Config& args) {
       return std::make_unique<UnitNormSparsifier>(UnitNormSparsifierOptions::from_config(args));
