@@ -10,6 +10,7 @@
 #include "sparsity/data_scheduler/base_data_scheduler.h"
 #include "sparsity/data_scheduler/registry.h"
 #include "sparsity/data_sparsifier/base_data_sparsifier.h"
+#include "sparsity/data_sparsifier/mask_guard.h"
 #include "sparsity/data_sparsifier/registry.h"
 #include "component_config.h"
 #include "data_sparsity_options.h"
@@ -121,7 +122,7 @@ void TrainingAwareDataSparsity::on_fit_start(Trainer& /*trainer*/, TrainingModul
   detail::check_copyable(name(), *module.model(), options_.model_factory());
 }
 
-TrainingAwareDataSparsity::~TrainingAwareDataSparsity() { remove_gradient_hooks(); }
+TrainingAwareDataSparsity::~TrainingAwareDataSparsity() = default;
 
 void TrainingAwareDataSparsity::on_train_start(Trainer& /*trainer*/, TrainingModule& module) {
   data_sparsifier_ = make_sparsifier_();
@@ -130,9 +131,6 @@ void TrainingAwareDataSparsity::on_train_start(Trainer& /*trainer*/, TrainingMod
   attached_ = attach_parameters(*sparsified_, *data_sparsifier_, options_.parameters());
   data_scheduler_ = make_scheduler_(*data_sparsifier_);
   saved_state_.reset();
-
-  live_parameters_.clear();
-  for (const auto& item : module.model()->named_parameters()) live_parameters_[item.key()] = item.value();
 
   if (resumed_state_) {
     // A checkpoint's state: the last update's sparsifier state and masks, and
@@ -147,20 +145,11 @@ void TrainingAwareDataSparsity::on_train_start(Trainer& /*trainer*/, TrainingMod
     resumed_state_.reset();
   }
 
-  if (options_.apply_to_model()) {
-    // Gradients of pruned weights are masked, so no optimizer state builds up
-    // behind a zero. The hooks hold the live masks, which every update rewrites
-    // in place.
-    live_masks_.clear();
-    for (const auto& dotted : attached_) {
-      at::Tensor param = live_parameters_.at(dotted);
-      at::Tensor mask = at::ones_like(param, param.options().requires_grad(false));
-      live_masks_[dotted] = mask;
-      const unsigned handle = param.register_hook([mask](const at::Tensor& grad) { return grad * mask; });
-      gradient_hooks_.emplace_back(param, handle);
-    }
-    if (saved_state_) apply_masks_to_live_model();
-  }
+  // The masks are computed on the copy, registered under the same names; the
+  // guard holds them on the live model (all ones until the first update, or
+  // a checkpoint's).
+  guard_.reset();
+  if (options_.apply_to_model()) guard_ = std::make_unique<MaskGuard>(*module.model(), *data_sparsifier_, attached_);
 }
 
 void TrainingAwareDataSparsity::on_train_epoch_start(Trainer& /*trainer*/, TrainingModule& /*module*/) {
@@ -171,10 +160,8 @@ void TrainingAwareDataSparsity::on_train_batch_end(Trainer& trainer, TrainingMod
   const int64_t every = options_.update_every_n_steps();
   if (every > 0 && trainer.global_step() % every == 0) {
     update_masks(trainer, module);
-  } else if (options_.apply_to_model() && saved_state_) {
-    // The optimizer step may have moved pruned weights (stale momentum, decay).
-    at::NoGradGuard no_grad;
-    for (const auto& [dotted, mask] : live_masks_) live_parameters_.at(dotted).mul_(mask);
+  } else if (guard_ && saved_state_) {
+    guard_->after_step();  // the optimizer step may have moved pruned weights (stale momentum, decay)
   }
 }
 
@@ -200,7 +187,7 @@ void TrainingAwareDataSparsity::update_masks(Trainer& /*trainer*/, TrainingModul
   data_sparsifier_->step();
   data_scheduler_->step();
   saved_state_ = std::make_shared<c10::IValue>(data_sparsifier_->state_dict());
-  if (options_.apply_to_model()) apply_masks_to_live_model();
+  if (guard_) guard_->update_masks();
   // The copy's sparsity as its masks would leave it.
   report_.clear();
   for (const auto& dotted : attached_) {
@@ -214,21 +201,8 @@ void TrainingAwareDataSparsity::update_masks(Trainer& /*trainer*/, TrainingModul
   }
 }
 
-void TrainingAwareDataSparsity::apply_masks_to_live_model() {
-  at::NoGradGuard no_grad;
-  for (auto& [dotted, mask] : live_masks_) {
-    mask.copy_(data_sparsifier_->get_mask(sparsifier_name(dotted)));
-    live_parameters_.at(dotted).mul_(mask);
-  }
-}
-
-void TrainingAwareDataSparsity::remove_gradient_hooks() {
-  for (auto& [param, handle] : gradient_hooks_) param.remove_hook(handle);
-  gradient_hooks_.clear();
-}
-
 void TrainingAwareDataSparsity::on_train_end(Trainer& /*trainer*/, TrainingModule& module) {
-  remove_gradient_hooks();
+  guard_.reset();
   if (!data_sparsifier_) return;
   // The result is the final weights under the last update's masks. With
   // updates every N steps the last update may precede the last steps, and a

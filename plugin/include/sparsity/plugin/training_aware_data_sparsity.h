@@ -22,6 +22,7 @@ namespace sparsity {
 
 class BaseDataSparsifier;
 class BaseDataScheduler;
+class MaskGuard;
 
 /// Options of `TrainingAwareDataSparsity` beyond the reference's.
 struct TrainingAwareDataSparsityOptions {
@@ -36,10 +37,10 @@ struct TrainingAwareDataSparsityOptions {
   /// The callback's `name()` (in logs and checkpoints); empty: "TrainingAwareDataSparsity". Give
   /// each of several such callbacks on one Trainer its own.
   TORCH_ARG(std::string, name) = "";
-  /// Also apply the masks to the live model and keep them applied: pruned
-  /// weights are zeroed at each mask update, their gradients are masked, and
-  /// they are zeroed again after every optimizer step, so the network trains
-  /// around its sparsity (gradual magnitude pruning). Off: the reference's
+  /// Also apply the masks to the live model and keep them applied (a
+  /// `MaskGuard`): pruned weights are zeroed at each mask update, their
+  /// gradients are masked, and they are zeroed again after every optimizer
+  /// step, so the network trains around its sparsity (gradual magnitude pruning). Off: the reference's
   /// behaviour, the live model is never touched.
   TORCH_ARG(bool, apply_to_model) = false;
   /// Update the masks (copy, attach, sparsifier and scheduler steps) every N
@@ -138,8 +139,6 @@ class TrainingAwareDataSparsity : public SparsifyingCallback {
  private:
   void check_builders() const;
   void update_masks(Trainer& trainer, TrainingModule& module);
-  void apply_masks_to_live_model();
-  void remove_gradient_hooks();
 
   std::string sparsifier_type_, scheduler_type_;  ///< empty when built from builders
   Config sparsifier_args_, scheduler_args_;
@@ -152,12 +151,8 @@ class TrainingAwareDataSparsity : public SparsifyingCallback {
   std::vector<std::string> attached_;  ///< dotted names of the attached parameters
   std::shared_ptr<c10::IValue> saved_state_;       ///< sparsifier state at the last update
   std::shared_ptr<c10::IValue> resumed_state_;     ///< this callback's state from a checkpoint
-  std::map<std::string, at::Tensor> live_parameters_;  ///< dotted name -> the live model's tensor
-  /// dotted name -> the mask in the parameter's dtype, updated in place: what
-  /// the live model and its gradients are multiplied by (a uint8 mask would be
-  /// converted at every batch).
-  std::map<std::string, at::Tensor> live_masks_;
-  std::vector<std::pair<at::Tensor, unsigned>> gradient_hooks_;
+  /// With apply_to_model, during training: holds the masks on the live model.
+  std::unique_ptr<MaskGuard> guard_;
   std::vector<ParameterSparsity> report_;
 };
 
