@@ -179,6 +179,8 @@ TEST(MaskGuard, ErrorsNameThePatternOrTheParameter) {
       [&] { MaskGuard guard(*model, sparsifier, std::vector<std::string>{"1.weight"}); });
   EXPECT_NE(unknown.find("'1.weight'"), std::string::npos) << unknown;
   EXPECT_NE(unknown.find("0.weight, 0.bias"), std::string::npos) << unknown;
+  EXPECT_CONTAINS(error_of<std::invalid_argument>([&] { MaskGuard guard(*model, sparsifier, std::vector<std::string>{}); }),
+                  "no parameter names");
   const std::string unregistered = error_of<std::invalid_argument>(
       [&] { MaskGuard guard(*model, sparsifier, std::vector<std::string>{"0.weight"}); });
   EXPECT_NE(unregistered.find("'0_weight'"), std::string::npos) << unregistered;

@@ -37,6 +37,7 @@ MaskGuard::MaskGuard(torch::nn::Module& model, BaseDataSparsifier& sparsifier,
 
 void MaskGuard::guard(torch::nn::Module& model, const std::vector<std::string>& parameter_names) {
   const auto parameters = model.named_parameters();
+  if (parameter_names.empty()) throw std::invalid_argument("MaskGuard: no parameter names given: nothing to guard");
   for (const auto& dotted : parameter_names) {
     const at::Tensor* parameter = parameters.find(dotted);
     if (parameter == nullptr) {
