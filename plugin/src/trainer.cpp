@@ -83,6 +83,30 @@ Batch to_device(Batch batch, const c10::Device& device) {
   return batch;
 }
 
+// The loss of one training batch, checked (a finite scalar that requires
+// grad), and its backward pass.
+double backward_checked_loss(TrainingModule& module, const Batch& batch, int64_t epoch, int64_t index,
+                             int64_t global_step) {
+  at::Tensor loss = module.training_step(batch);
+  if (!loss.defined()) throw std::runtime_error("TrainingModule::training_step returned an undefined tensor");
+  if (loss.numel() != 1)
+    throw std::runtime_error(
+        fmt::format("TrainingModule::training_step must return a scalar loss, got a tensor of shape {}",
+                    shape_text(loss)));
+  const double value = loss.item<double>();
+  if (!std::isfinite(value))
+    throw std::runtime_error(fmt::format(
+        "the training loss is {} at epoch {}, batch {} (0-based; global step {}): stopping before the optimizer "
+        "step (lower the learning rate, or check the data and the loss)",
+        value, epoch, index, global_step));
+  if (!loss.requires_grad())
+    throw std::runtime_error(
+        "the loss of TrainingModule::training_step does not require grad: it must be computed from the model's "
+        "parameters, without detach() or NoGradGuard");
+  loss.backward();
+  return value;
+}
+
 // The metrics of a row in the order of the log line: the Trainer's own first.
 std::string describe_metrics(const std::map<std::string, double>& metrics) {
   static const char* const kFirst[] = {"train_loss", "val_loss", "val_acc"};
@@ -145,9 +169,11 @@ void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSou
       trainer.impl_->running = false;
       trainer.optimizer_.reset();
       trainer.validation_ = nullptr;
+      trainer.train_ = nullptr;
     }
   } running(*this);
   validation_ = validation;
+  train_ = &train;
 
   current_epoch_ = start_epoch_ = global_step_ = batch_index_ = 0;
   last_loss_ = 0.0;
@@ -233,23 +259,7 @@ void Trainer::run_epoch(TrainingModule& module, const DataSource& train) {
     SPARSITY_CALL_HOOK(on_train_batch_start);
 
     optimizer_->zero_grad();
-    at::Tensor loss = module.training_step(batch);
-    if (!loss.defined()) throw std::runtime_error("TrainingModule::training_step returned an undefined tensor");
-    if (loss.numel() != 1)
-      throw std::runtime_error(
-          fmt::format("TrainingModule::training_step must return a scalar loss, got a tensor of shape {}",
-                      shape_text(loss)));
-    const double value = loss.item<double>();
-    if (!std::isfinite(value))
-      throw std::runtime_error(fmt::format(
-          "the training loss is {} at epoch {}, batch {} (0-based; global step {}): stopping before the optimizer "
-          "step (lower the learning rate, or check the data and the loss)",
-          value, current_epoch_, b, global_step_));
-    if (!loss.requires_grad())
-      throw std::runtime_error(
-          "the loss of TrainingModule::training_step does not require grad: it must be computed from the model's "
-          "parameters, without detach() or NoGradGuard");
-    loss.backward();
+    const double value = backward_checked_loss(module, batch, current_epoch_, b, global_step_);
     optimizer_->step();
     ++global_step_;
     last_loss_ = value;
@@ -263,6 +273,38 @@ void Trainer::run_epoch(TrainingModule& module, const DataSource& train) {
   progress.clear();
   epoch_metrics_["train_loss"] = loss_sum / static_cast<double>(samples);
   SPARSITY_CALL_HOOK(on_train_epoch_end);
+}
+
+double Trainer::train_epochs(TrainingModule& module, const DataSource& train, int64_t epochs,
+                             const std::function<void()>& after_step) {
+  constexpr int64_t kMaxEpochs = 1000000;
+  if (epochs < 1 || epochs > kMaxEpochs)
+    throw std::invalid_argument(fmt::format("Trainer::train_epochs: epochs must be in [1, {}], got {}", kMaxEpochs, epochs));
+  const std::shared_ptr<torch::nn::Module> model = module.model();
+  if (!model) throw std::invalid_argument("Trainer::train_epochs: TrainingModule::model() returned null");
+  const std::unique_ptr<torch::optim::Optimizer> optimizer = module.configure_optimizers();
+  if (!optimizer) throw std::invalid_argument("Trainer::train_epochs: TrainingModule::configure_optimizers() returned null");
+  model->train();
+  double mean_loss = 0.0;
+  for (int64_t e = 0; e < epochs; ++e) {
+    // Orders after fit's own epochs: the same data, not the same batches again.
+    const int64_t epoch = options_.max_epochs() + e;
+    const std::vector<int64_t> order = train.order(epoch);
+    double loss_sum = 0.0;
+    int64_t samples = 0;
+    for (int64_t b = 0; b < train.num_batches(); ++b) {
+      const Batch batch = to_device(train.batch(order, b), options_.device());
+      optimizer->zero_grad();
+      const double value = backward_checked_loss(module, batch, epoch, b, e * train.num_batches() + b);
+      optimizer->step();
+      if (after_step) after_step();
+      const int64_t batch_size = batch.data.dim() > 0 ? batch.data.size(0) : 1;
+      loss_sum += value * static_cast<double>(batch_size);
+      samples += batch_size;
+    }
+    mean_loss = loss_sum / static_cast<double>(samples);
+  }
+  return mean_loss;
 }
 
 void Trainer::run_validation(TrainingModule& module, const DataSource& validation) {

@@ -2,14 +2,17 @@
 
 #include <ATen/core/ivalue.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
 
 #include <stdexcept>
 
 #include "sparsity/data_scheduler/base_data_scheduler.h"
 #include "sparsity/data_scheduler/registry.h"
 #include "sparsity/data_sparsifier/base_data_sparsifier.h"
+#include "sparsity/data_sparsifier/mask_guard.h"
 #include "sparsity/data_sparsifier/registry.h"
 #include "component_config.h"
 #include "data_sparsity_options.h"
@@ -23,13 +26,17 @@ namespace sparsity {
 namespace {
 
 constexpr const char* kType = "TrainingAwareDataSparsity";
+constexpr int64_t kMaxEpoch = 1000000;  // bounds the rewind epochs a config may name
+const c10::IValue kRewindKey(std::string("rewind_weights"));
 
 }  // namespace
 
 const OptionFields<TrainingAwareDataSparsityOptions>& TrainingAwareDataSparsityOptions::fields() {
   using O = TrainingAwareDataSparsityOptions;
   static const OptionFields<O> table = {SPARSITY_OPTION_FIELD(O, name), SPARSITY_OPTION_FIELD(O, apply_to_model),
-                                        SPARSITY_OPTION_FIELD(O, update_every_n_steps), detail::include_field<O>(),
+                                        SPARSITY_OPTION_FIELD(O, update_every_n_steps),
+                                        SPARSITY_OPTION_FIELD(O, rewind_to_epoch), SPARSITY_OPTION_FIELD(O, rewind_at_epoch),
+                                        detail::include_field<O>(),
                                         detail::exclude_field<O>()};
   return table;
 }
@@ -60,12 +67,43 @@ TrainingAwareDataSparsity::TrainingAwareDataSparsity(DataSparsifierBuilder make_
                                   options_.update_every_n_steps()),
                       "update_every_n_steps");
   }
+  check_rewind_options();
   if (!make_sparsifier_ || !make_scheduler_) {
     throw std::invalid_argument(fmt::format("{}: the sparsifier or scheduler builder is empty", name()));
   }
   // Fail at construction, not after the first epoch: build both once now, on a
   // throwaway piece of data so that the scheduler has something to schedule.
   check_builders();
+}
+
+void TrainingAwareDataSparsity::check_rewind_options() const {
+  const int64_t to = options_.rewind_to_epoch(), at = options_.rewind_at_epoch();
+  if (to < -1 || to > kMaxEpoch) {
+    throw ConfigError(fmt::format("{}: rewind_to_epoch must be -1 (off) or an epoch in [0, {}], got {}", name(),
+                                  kMaxEpoch, to),
+                      "rewind_to_epoch");
+  }
+  if (to == -1) {
+    if (at != -1) {
+      throw ConfigError(fmt::format("{}: rewind_at_epoch is {} but rewind_to_epoch is -1 (off): set rewind_to_epoch "
+                                    "(0 rewinds to the initial weights)",
+                                    name(), at),
+                        "rewind_at_epoch");
+    }
+    return;
+  }
+  if (!options_.apply_to_model()) {
+    throw ConfigError(fmt::format("{}: rewind_to_epoch {} needs apply_to_model: true (the rewound weights train under "
+                                  "the masks, held on the live model)",
+                                  name(), to),
+                      "rewind_to_epoch");
+  }
+  if (at <= to || at > kMaxEpoch) {
+    throw ConfigError(fmt::format("{}: rewind_at_epoch must be an epoch after rewind_to_epoch ({}) and at most {}, "
+                                  "got {}",
+                                  name(), to, kMaxEpoch, at),
+                      "rewind_at_epoch");
+  }
 }
 
 void TrainingAwareDataSparsity::check_builders() const {
@@ -116,23 +154,30 @@ void TrainingAwareDataSparsity::check_model(const torch::nn::Module& model) cons
   detail::check_selects_a_parameter(name(), options_.parameters(), model);
 }
 
-void TrainingAwareDataSparsity::on_fit_start(Trainer& /*trainer*/, TrainingModule& module) {
+void TrainingAwareDataSparsity::on_fit_start(Trainer& trainer, TrainingModule& module) {
   check_model(*module.model());
+  // Not an error: a fit cut short on purpose, to be resumed with more epochs,
+  // rewinds in the fit that reaches the epoch.
+  if (rewinding() && options_.rewind_at_epoch() >= trainer.options().max_epochs()) {
+    logger()->warn("{}: rewind_at_epoch {} is not before max_epochs {}: this fit ends before the rewind", name(),
+                   options_.rewind_at_epoch(), trainer.options().max_epochs());
+  }
   detail::check_copyable(name(), *module.model(), options_.model_factory());
 }
 
-TrainingAwareDataSparsity::~TrainingAwareDataSparsity() { remove_gradient_hooks(); }
+TrainingAwareDataSparsity::~TrainingAwareDataSparsity() = default;
 
-void TrainingAwareDataSparsity::on_train_start(Trainer& /*trainer*/, TrainingModule& module) {
+void TrainingAwareDataSparsity::on_train_start(Trainer& trainer, TrainingModule& module) {
   data_sparsifier_ = make_sparsifier_();
   data_sparsifier_->set_replace_warning(false);  // every update re-attaches a fresh copy on purpose
   sparsified_ = deep_copy(*module.model(), options_.model_factory());
   attached_ = attach_parameters(*sparsified_, *data_sparsifier_, options_.parameters());
   data_scheduler_ = make_scheduler_(*data_sparsifier_);
   saved_state_.reset();
-
-  live_parameters_.clear();
-  for (const auto& item : module.model()->named_parameters()) live_parameters_[item.key()] = item.value();
+  // Each fit finds its own ticket: nothing of a previous fit's is reused.
+  rewind_weights_.clear();
+  rewound_ = false;
+  report_.clear();
 
   if (resumed_state_) {
     // A checkpoint's state: the last update's sparsifier state and masks, and
@@ -144,42 +189,75 @@ void TrainingAwareDataSparsity::on_train_start(Trainer& /*trainer*/, TrainingMod
       saved_state_ = std::make_shared<c10::IValue>(data_sparsifier_->state_dict());
     }
     data_scheduler_->load_state_dict(state.at(c10::IValue(std::string("scheduler"))));
+    if (state.contains(kRewindKey)) {
+      for (const auto& item : state.at(kRewindKey).toGenericDict())
+        rewind_weights_[item.key().toStringRef()] = item.value().toTensor();
+    }
     resumed_state_.reset();
   }
-
-  if (options_.apply_to_model()) {
-    // Gradients of pruned weights are masked, so no optimizer state builds up
-    // behind a zero. The hooks hold the live masks, which every update rewrites
-    // in place.
-    live_masks_.clear();
-    for (const auto& dotted : attached_) {
-      at::Tensor param = live_parameters_.at(dotted);
-      at::Tensor mask = at::ones_like(param, param.options().requires_grad(false));
-      live_masks_[dotted] = mask;
-      const unsigned handle = param.register_hook([mask](const at::Tensor& grad) { return grad * mask; });
-      gradient_hooks_.emplace_back(param, handle);
+  if (rewinding()) {
+    const int64_t start = trainer.current_epoch();
+    if (start > options_.rewind_to_epoch() && start <= options_.rewind_at_epoch() && rewind_weights_.empty()) {
+      throw std::invalid_argument(fmt::format(
+          "{}: resuming at epoch {} needs the weights saved at epoch {} (rewind_to_epoch), and the checkpoint has none",
+          name(), start, options_.rewind_to_epoch()));
     }
-    if (saved_state_) apply_masks_to_live_model();
+    rewound_ = start > options_.rewind_at_epoch();
+    if (rewound_ && saved_state_) update_report();  // no more updates to log it: the checkpoint's masks
+    if (!rewind_weights_.empty()) {
+      for (const auto& item : module.model()->named_parameters()) {
+        const auto saved = rewind_weights_.find(item.key());
+        if (saved == rewind_weights_.end() || !saved->second.sizes().equals(item.value().sizes())) {
+          throw std::invalid_argument(fmt::format("{}: the checkpoint's rewind weights have no '{}' of shape [{}]",
+                                                  name(), item.key(), fmt::join(item.value().sizes(), ", ")));
+        }
+      }
+    }
   }
+
+  // The masks are computed on the copy, registered under the same names; the
+  // guard holds them on the live model (all ones until the first update, or
+  // a checkpoint's).
+  guard_.reset();
+  if (options_.apply_to_model()) guard_ = std::make_unique<MaskGuard>(*module.model(), *data_sparsifier_, attached_);
 }
 
-void TrainingAwareDataSparsity::on_train_epoch_start(Trainer& /*trainer*/, TrainingModule& /*module*/) {
+void TrainingAwareDataSparsity::on_train_epoch_start(Trainer& trainer, TrainingModule& module) {
   if (saved_state_) data_sparsifier_->load_state_dict(*saved_state_);
+  if (!rewinding()) return;
+  if (trainer.current_epoch() == options_.rewind_to_epoch()) {
+    rewind_weights_.clear();
+    for (const auto& item : module.model()->named_parameters())
+      rewind_weights_[item.key()] = item.value().detach().clone();
+  }
+  if (trainer.current_epoch() == options_.rewind_at_epoch() && !rewound_) rewind(trainer, module);
+}
+
+void TrainingAwareDataSparsity::rewind(Trainer& trainer, TrainingModule& module) {
+  {
+    at::NoGradGuard no_grad;
+    for (const auto& item : module.model()->named_parameters()) item.value().copy_(rewind_weights_.at(item.key()));
+  }
+  guard_->apply();
+  // A fresh optimizer's state: momentum and moments of the weights before the
+  // rewind would push the rewound ones along the old trajectory.
+  if (trainer.optimizer() != nullptr) trainer.optimizer()->state().clear();
+  rewound_ = true;
+  logger()->info("{}: epoch {}: weights rewound to their values at epoch {}, masks fixed from now on", name(),
+                 trainer.current_epoch(), options_.rewind_to_epoch());
 }
 
 void TrainingAwareDataSparsity::on_train_batch_end(Trainer& trainer, TrainingModule& module) {
   const int64_t every = options_.update_every_n_steps();
-  if (every > 0 && trainer.global_step() % every == 0) {
+  if (every > 0 && trainer.global_step() % every == 0 && !rewound_) {
     update_masks(trainer, module);
-  } else if (options_.apply_to_model() && saved_state_) {
-    // The optimizer step may have moved pruned weights (stale momentum, decay).
-    at::NoGradGuard no_grad;
-    for (const auto& [dotted, mask] : live_masks_) live_parameters_.at(dotted).mul_(mask);
+  } else if (guard_ && saved_state_) {
+    guard_->after_step();  // the optimizer step may have moved pruned weights (stale momentum, decay)
   }
 }
 
 void TrainingAwareDataSparsity::on_train_epoch_end(Trainer& trainer, TrainingModule& module) {
-  if (options_.update_every_n_steps() == 0) update_masks(trainer, module);
+  if (options_.update_every_n_steps() == 0 && !rewound_) update_masks(trainer, module);
   // Several callbacks on one Trainer each log under their own name.
   const std::string prefix = options_.name().empty() ? "" : options_.name() + "/";
   trainer.log(prefix + "data_sparsity", overall_sparsity(report_));
@@ -200,7 +278,11 @@ void TrainingAwareDataSparsity::update_masks(Trainer& /*trainer*/, TrainingModul
   data_sparsifier_->step();
   data_scheduler_->step();
   saved_state_ = std::make_shared<c10::IValue>(data_sparsifier_->state_dict());
-  if (options_.apply_to_model()) apply_masks_to_live_model();
+  if (guard_) guard_->update_masks();
+  update_report();
+}
+
+void TrainingAwareDataSparsity::update_report() {
   // The copy's sparsity as its masks would leave it.
   report_.clear();
   for (const auto& dotted : attached_) {
@@ -214,21 +296,8 @@ void TrainingAwareDataSparsity::update_masks(Trainer& /*trainer*/, TrainingModul
   }
 }
 
-void TrainingAwareDataSparsity::apply_masks_to_live_model() {
-  at::NoGradGuard no_grad;
-  for (auto& [dotted, mask] : live_masks_) {
-    mask.copy_(data_sparsifier_->get_mask(sparsifier_name(dotted)));
-    live_parameters_.at(dotted).mul_(mask);
-  }
-}
-
-void TrainingAwareDataSparsity::remove_gradient_hooks() {
-  for (auto& [param, handle] : gradient_hooks_) param.remove_hook(handle);
-  gradient_hooks_.clear();
-}
-
 void TrainingAwareDataSparsity::on_train_end(Trainer& /*trainer*/, TrainingModule& module) {
-  remove_gradient_hooks();
+  guard_.reset();
   if (!data_sparsifier_) return;
   // The result is the final weights under the last update's masks. With
   // updates every N steps the last update may precede the last steps, and a
@@ -253,6 +322,11 @@ c10::IValue TrainingAwareDataSparsity::state_dict() const {
   auto state = new_state_dict();
   state.insert("sparsifier", saved_state_ ? *saved_state_ : c10::IValue());
   state.insert("scheduler", data_scheduler_ ? data_scheduler_->state_dict() : c10::IValue());
+  if (!rewind_weights_.empty()) {
+    c10::Dict<std::string, at::Tensor> weights;
+    for (const auto& [dotted, value] : rewind_weights_) weights.insert(dotted, value);
+    state.insert(kRewindKey, weights);
+  }
   return state;
 }
 
@@ -264,6 +338,18 @@ void TrainingAwareDataSparsity::check_state_dict(const c10::IValue& state) const
   for (const char* key : {"sparsifier", "scheduler"}) {
     if (!dict.contains(c10::IValue(std::string(key)))) {
       throw std::invalid_argument(fmt::format("TrainingAwareDataSparsity: state has no '{}'", key));
+    }
+  }
+  if (dict.contains(kRewindKey)) {
+    const c10::IValue& weights = dict.at(kRewindKey);
+    bool tensors = weights.isGenericDict();
+    if (tensors) {
+      for (const auto& item : weights.toGenericDict()) tensors = tensors && item.key().isString() && item.value().isTensor();
+    }
+    if (!tensors) {
+      throw std::invalid_argument(
+          fmt::format("TrainingAwareDataSparsity: state's 'rewind_weights' is not a dict of named tensors ({})",
+                      weights.tagKind()));
     }
   }
 }

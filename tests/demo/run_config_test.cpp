@@ -180,6 +180,7 @@ TEST(RunConfig, ReadsEachCallbackType) {
   // The callback's own view: every option, the defaults filled in.
   EXPECT_EQ(post.resolved, (Config{{"sparsifier", data_norm},
                                    {"name", "PostTrainingDataSparsity"},
+                                   {"fine_tune_epochs", 0},
                                    {"include", StringList{"*weight"}},
                                    {"exclude", StringList{"*bias", "0.*"}}}));
   EXPECT_EQ(post.location, "run.yaml:4:5");
@@ -195,6 +196,8 @@ TEST(RunConfig, ReadsEachCallbackType) {
                     {"name", "aware"},
                     {"apply_to_model", true},
                     {"update_every_n_steps", 10},
+                    {"rewind_to_epoch", -1},
+                    {"rewind_at_epoch", -1},
                     {"include", StringList{}},
                     {"exclude", StringList{}}}));
   EXPECT_EQ(aware.location, "run.yaml:10:5");
@@ -481,7 +484,7 @@ TEST(RunConfigCallbacks, KeysOfAnotherTypeAreUnknownToThisOne) {
                            "    sparsifier: {type: DataNormSparsifier}\n"
                            "    scheduler: {type: CubicSLScheduler}\n"),
                "run.yaml:4:5: callbacks[0].scheduler: ",
-               {"PostTrainingDataSparsity: unknown argument 'scheduler' (accepted: sparsifier, name, include, exclude)"});
+               {"PostTrainingDataSparsity: unknown argument 'scheduler' (accepted: sparsifier, name, fine_tune_epochs, include, exclude)"});
   expect_error(parse_error("model: {lossy: {}}\n"
                            "callbacks:\n"
                            "  - type: LossySparsifierCallback\n"

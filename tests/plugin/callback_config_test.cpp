@@ -30,7 +30,10 @@ TEST(CallbackConfig, TypedAndNamedPostTrainingSparsityGiveTheSameModel) {
   for (const auto& item : a) EXPECT_TRUE(torch::equal(item.value(), b[item.key()])) << item.key();
   EXPECT_NEAR(overall_sparsity(typed->report()), 0.5, 0.01);
   // A builder has no Config form: only the options are written.
-  EXPECT_EQ(typed->to_config(), (Config{{"name", "typed"}, {"include", StringList{}}, {"exclude", StringList{}}}));
+  EXPECT_EQ(typed->to_config(), (Config{{"name", "typed"},
+                                        {"fine_tune_epochs", 0},
+                                        {"include", StringList{}},
+                                        {"exclude", StringList{}}}));
 }
 
 TEST(CallbackConfig, TypedAndNamedTrainingAwareSparsityGiveTheSameMasks) {
@@ -69,6 +72,8 @@ TEST(CallbackConfig, TheRegistryBuildsEachDataSparsityCallbackAndToConfigReadsBa
                     {"name", "aware"},
                     {"apply_to_model", true},
                     {"update_every_n_steps", 0},
+                    {"rewind_to_epoch", -1},
+                    {"rewind_at_epoch", -1},
                     {"include", StringList{"*weight"}},
                     {"exclude", StringList{}}};
   EXPECT_EQ(aware->to_config(), full);

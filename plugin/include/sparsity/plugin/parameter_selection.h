@@ -1,41 +1,6 @@
 #pragma once
 
-#include <map>
-#include <string>
-#include <vector>
-
-#include "sparsity/config.h"
-
-#include "sparsity/plugin/torch_fwd.h"
-
-namespace sparsity {
-
-class BaseDataSparsifier;
-
-/// Which of a model's parameters a data-sparsity callback attaches, by their
-/// dotted names (`0.weight`, `encoder.fc1.bias`), with shell-style patterns
-/// (`*`, `?`, `[...]`): a parameter is selected when it matches an `include`
-/// pattern (or `include` is empty) and no `exclude` pattern.
-///
-/// Example: every weight but the norm layers' ones:
-/// `ParameterSelection{{"*weight"}, {"*norm*"}}`.
-struct ParameterSelection {
-  std::vector<std::string> include;
-  std::vector<std::string> exclude;
-
-  bool selects(const std::string& parameter_name) const;
-};
-
-/// The sparsifier name of a parameter: its dotted name with '.' replaced by
-/// '_' (`a.b.weight` → `a_b_weight`), as the reference does.
-std::string sparsifier_name(const std::string& parameter_name);
-
-/// Registers every selected parameter of `model` with `sparsifier` under its
-/// `sparsifier_name`, with the config `configs` holds for that name (if any)
-/// overlaid on the sparsifier's. Returns the dotted names attached, in order.
-/// Two parameters mapping to the same sparsifier name are an error.
-std::vector<std::string> attach_parameters(torch::nn::Module& model, BaseDataSparsifier& sparsifier,
-                                           const ParameterSelection& selection,
-                                           const std::map<std::string, Config>& configs = {});
-
-}  // namespace sparsity
+// ParameterSelection, sparsifier_name and attach_parameters live in the core
+// library now (a MaskGuard needs them without the plugin); this header keeps
+// the plugin's include path working.
+#include "sparsity/parameter_selection.h"

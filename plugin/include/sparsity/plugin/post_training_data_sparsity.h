@@ -2,6 +2,7 @@
 
 #include <torch/arg.h>
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,8 +22,9 @@ class BaseDataSparsifier;
 
 /// Options of `PostTrainingDataSparsity` beyond the reference's.
 struct PostTrainingDataSparsityOptions {
-  /// The config keys: `name`, `include`, `exclude` (the parameter selection's
-  /// patterns: a string or a list of strings). `model_factory` has no Config form.
+  /// The config keys: `name`, `fine_tune_epochs`, `include`, `exclude` (the
+  /// parameter selection's patterns: a string or a list of strings).
+  /// `model_factory` has no Config form.
   static const OptionFields<PostTrainingDataSparsityOptions>& fields();
 
   /// Which parameters are sparsified (default: all, as the reference).
@@ -32,6 +34,11 @@ struct PostTrainingDataSparsityOptions {
   /// The callback's `name()` (in logs and checkpoints); empty: "PostTrainingDataSparsity". Give
   /// each of several such callbacks on one Trainer its own.
   TORCH_ARG(std::string, name) = "";
+  /// After sparsifying the copy, train it this many epochs more on the
+  /// training data with its masks held (a `MaskGuard`), so that it recovers
+  /// what pruning cost; 0 = the reference's behaviour, no training. The
+  /// trained model is left exactly as it was. At most 10000.
+  TORCH_ARG(int64_t, fine_tune_epochs) = 0;
 };
 
 /// Sparsifies a copy of the model once training is done (the reference's
@@ -40,6 +47,10 @@ struct PostTrainingDataSparsityOptions {
 /// arguments (`make_data_sparsifier`), attaches every selected parameter
 /// (`a.b.weight` as `a_b_weight`), `step()`, `squash_mask()`, and logs each
 /// layer's sparsity. The trained model is untouched; `sparsified()` is the copy.
+/// With `fine_tune_epochs`, the copy is then trained on under its masks: its
+/// weights are swapped into the live model, which `Trainer::train_epochs`
+/// trains with a fresh optimizer and a `MaskGuard`, copied back, and the live
+/// model's parameters, buffers and train/eval mode are restored bit for bit.
 ///
 /// Example:
 /// ```
@@ -69,7 +80,7 @@ class PostTrainingDataSparsity : public SparsifyingCallback {
   explicit PostTrainingDataSparsity(DataSparsifierBuilder make_sparsifier, PostTrainingDataSparsityOptions options = {});
   ~PostTrainingDataSparsity() override;
 
-  /// Reads {sparsifier: {type, args}, name, include, exclude}; mistakes are
+  /// Reads {sparsifier: {type, args}, name, fine_tune_epochs, include, exclude}; mistakes are
   /// ConfigErrors with their key path.
   static std::shared_ptr<PostTrainingDataSparsity> from_config(const Config& config);
 
@@ -77,6 +88,9 @@ class PostTrainingDataSparsity : public SparsifyingCallback {
   std::shared_ptr<torch::nn::Module> sparsified() const override { return sparsified_; }
   /// The sparsifier that sparsified it; null before `on_fit_end`.
   BaseDataSparsifier* data_sparsifier() const override { return data_sparsifier_.get(); }
+  /// With `fine_tune_epochs`: the copy's mean training loss in the last
+  /// fine-tuning epoch; NaN otherwise.
+  double fine_tune_loss() const { return fine_tune_loss_; }
   /// Per-parameter sparsity of the copy; empty before `on_fit_end`.
   const std::vector<ParameterSparsity>& report() const { return report_; }
   const PostTrainingDataSparsityOptions& options() const { return options_; }
@@ -97,6 +111,8 @@ class PostTrainingDataSparsity : public SparsifyingCallback {
   std::unique_ptr<BaseDataSparsifier> data_sparsifier_;
   std::shared_ptr<torch::nn::Module> sparsified_;
   std::vector<ParameterSparsity> report_;
+  double fine_tune_loss_ = std::numeric_limits<double>::quiet_NaN();
+  void fine_tune(Trainer& trainer, TrainingModule& module, const std::vector<std::string>& attached);
 };
 
 }  // namespace sparsity

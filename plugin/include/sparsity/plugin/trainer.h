@@ -4,6 +4,7 @@
 #include <torch/arg.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -91,6 +92,18 @@ class Trainer {
   /// The validation data of the running `fit`, or nullptr (none given, or
   /// outside fit): what callbacks measure on without touching the test set.
   const DataSource* validation_data() const { return validation_; }
+  /// The training data of the running `fit`, or nullptr outside it.
+  const DataSource* train_data() const { return train_; }
+
+  /// Trains `module.model()` for `epochs` more epochs on `train`, with a fresh
+  /// optimizer from `module.configure_optimizers()`: the batches and loss
+  /// checks of `fit`, without callbacks, metrics, checkpoints or a change to
+  /// this Trainer's counters; `after_step` runs after each optimizer step (a
+  /// `MaskGuard::after_step`). For a callback that fine-tunes a model of its
+  /// own at `on_fit_end`. Returns the mean training loss of the last epoch.
+  /// `epochs` must be in [1, 1000000] (std::invalid_argument naming it).
+  double train_epochs(TrainingModule& module, const DataSource& train, int64_t epochs,
+                      const std::function<void()>& after_step = {});
 
   /// Records a metric for the current epoch's row of metrics.csv (and the
   /// epoch's log line), e.g. a callback's sparsity.
@@ -139,6 +152,7 @@ class Trainer {
   std::vector<std::shared_ptr<Callback>> callbacks_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   const DataSource* validation_ = nullptr;
+  const DataSource* train_ = nullptr;
   std::unique_ptr<Impl> impl_;
   int64_t current_epoch_ = 0;
   int64_t start_epoch_ = 0;

@@ -1,4 +1,4 @@
-#include "sparsity/plugin/parameter_selection.h"
+#include "sparsity/parameter_selection.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
