@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
   if (const char* isa = std::getenv("SPARSITY_BENCH_ISA")) {
     sparsity::set_sparse_kernel_isa(static_cast<sparsity::SparseKernelIsa>(std::atoi(isa)));
   }
-  const char* isa_names[] = {"portable", "AVX2+FMA", "AVX-512F ((1,4) blocks at batch >= 32, in <= 1024), AVX2+FMA (rest)"};
+  const char* isa_names[] = {"portable", "AVX2+FMA", "AVX-512F (CSR and (1,4) blocks at batch >= 8), AVX2+FMA (rest)"};
   std::printf("Kernels: %s\n\n", isa_names[static_cast<int>(sparsity::sparse_kernel_isa())]);
   std::printf("| threads | in→out | weight | format | batch | dense µs | dense GFLOP/s | sparse µs | speedup | "
               "policy | picked / dense | sparse GB/s | stream GB/s |\n");

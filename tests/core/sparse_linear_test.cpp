@@ -214,6 +214,35 @@ TEST_P(SparseLinearKernels, LeadingDimsAndStridedInputs) {
   }
 }
 
+// The batched kernels take one of two paths: batch tiles per thread, the
+// inputs packed a chunk at a time (one thread on small work, or a batch of
+// at least 16 columns per thread), or the rows split over the threads with
+// xᵀ packed whole. Widths, chunk counts and tile remainders differ with the
+// thread count, so both counts run: inputs wider than a chunk (2100 and 4100
+// span 2-5 chunks at tiles of 64 to 16), batches that leave a partial tile.
+TEST_P(SparseLinearKernels, BatchedPathsMatchDenseAtOneAndTwoThreads) {
+  SKIP_UNLESS_SUPPORTED(GetParam());
+  KernelPath path(GetParam());
+  const int threads_before = at::get_num_threads();
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{2100, 24}, {4100, 40}, {1032, 64}};
+  for (int threads : {1, 2}) {
+    at::set_num_threads(threads);
+    for (const auto& c : format_cases()) {
+      for (const auto& [in, out] : shapes) {
+        SCOPED_TRACE(std::string(c.name) + " threads=" + std::to_string(threads) + " in=" + std::to_string(in) +
+                     " out=" + std::to_string(out));
+        auto dense = sparse_linear(in, out, 0.7, c.pattern);
+        SparseLinear sparse(dense, c.options);
+        for (int64_t batch : {8, 16, 17, 31, 33, 64, 100, 129}) {
+          SCOPED_TRACE("batch=" + std::to_string(batch));
+          expect_matches(sparse, dense, torch::randn({batch, in}));
+        }
+      }
+    }
+  }
+  at::set_num_threads(threads_before);
+}
+
 INSTANTIATE_TEST_SUITE_P(SparseLinear, SparseLinearKernels, ::testing::Values(SparseKernelIsa::Avx512, SparseKernelIsa::Avx2, SparseKernelIsa::Portable),
                          isa_name);
 

@@ -22,7 +22,7 @@ struct BlockView {
 };
 
 /// The kernels that run: 0 portable, 1 AVX2+FMA, 2 AVX-512F for the
-/// transposed kernel (AVX2 elsewhere). The requested level (set_sparse_isa,
+/// transposed kernel's CSR and (1, 4) rows (AVX2 elsewhere). The requested level (set_sparse_isa,
 /// default 2) capped at what the CPU has; 0 where SPARSITY_PORTABLE_KERNELS
 /// is set to anything but "" or "0".
 int sparse_isa();
@@ -30,9 +30,10 @@ void set_sparse_isa(int isa);
 int sparse_isa_supported();
 inline bool sparse_avx2_enabled() { return sparse_isa() >= 1; }
 
-/// y [batch, out] = x [batch, in] (rows `x_stride` apart) times the weight
-/// transposed, plus bias (may be null). Picks the small-batch (gather) or the
-/// transposed (axpy) kernel and runs over at::parallel_for.
+/// y [batch, out] = x [batch, in] times the weight transposed, plus bias
+/// (may be null). Picks the small-batch (gather) or the transposed (axpy)
+/// kernels, the latter over batch tiles or over rows, and runs over
+/// at::parallel_for.
 void sparse_linear_forward(const BlockView& w, const float* x, int64_t batch, const float* bias, float* y);
 
 /// Batches from this size on go through the transposed kernel.
@@ -56,18 +57,21 @@ void small_rows_avx2(const BlockView& w, const float* x, int64_t batch, const fl
 // The blocks of block row r that a transposed kernel takes: begin[r*stride]
 // to end[r*stride] (the row's blocks whose columns fall in one chunk of the
 // inputs); with `accumulate` they add to yt, else they start from the bias.
+// xt's first row is input column col0 (a chunk packed on its own).
 struct RowRanges {
   const int64_t* begin;
   const int64_t* end;
   int64_t stride;
   bool accumulate;
+  int64_t col0;
 };
-// xt [in, bp] (bp a multiple of 8), yt [out, bp]; columns [c0, c1) of both.
+// xt [in - col0, bp] (bp a multiple of 8), yt [out, bp]; columns [c0, c1) of both.
 void transposed_rows_portable(const BlockView& w, const RowRanges& rr, const float* xt, int64_t bp, int64_t c0,
                               int64_t c1, const float* bias, float* yt, int64_t r0, int64_t r1);
 void transposed_rows_avx2(const BlockView& w, const RowRanges& rr, const float* xt, int64_t bp, int64_t c0,
                           int64_t c1, const float* bias, float* yt, int64_t r0, int64_t r1);
-// (1, 4) blocks only: the one format where AVX-512 measured faster.
+// CSR and (1, 4) blocks (br == 1): AVX-512 measured faster than AVX2 for
+// both in the tiled path (bench/README.md); (4, 1) blocks stay on AVX2.
 void transposed_rows_avx512(const BlockView& w, const RowRanges& rr, const float* xt, int64_t bp, int64_t c0,
                             int64_t c1, const float* bias, float* yt, int64_t r0, int64_t r1);
 // One sample: y [c0, c1) (multiples of 8) from the nonzero inputs `nz` (n of them).

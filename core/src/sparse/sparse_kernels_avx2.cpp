@@ -111,7 +111,7 @@ SPARSITY_AVX2 void row_tile(const BlockView& w, const RowRanges& rr, const float
     }
     const int64_t k1 = rr.end[r * rr.stride];
     for (int64_t k = rr.begin[r * rr.stride]; k < k1; ++k) {
-      const float* xr = xt + static_cast<int64_t>(w.cols[k]) * bp + c0;
+      const float* xr = xt + (w.cols[k] - rr.col0) * bp + c0;
 #pragma GCC unroll 4
       for (int i = 0; i < BC; ++i) {
         const __m256 v = _mm256_broadcast_ss(w.values + k * BC + i);
@@ -143,7 +143,7 @@ SPARSITY_AVX2 void col4_tile(const BlockView& w, const RowRanges& rr, const floa
     }
     const int64_t k1 = rr.end[r * rr.stride];
     for (int64_t k = rr.begin[r * rr.stride]; k < k1; ++k) {
-      const float* xr = xt + static_cast<int64_t>(w.cols[k]) * bp + c0;
+      const float* xr = xt + (w.cols[k] - rr.col0) * bp + c0;
       __m256 xv[NV];
 #pragma GCC unroll 8
       for (int j = 0; j < NV; ++j) xv[j] = _mm256_loadu_ps(xr + 8 * j);
@@ -219,12 +219,10 @@ SPARSITY_AVX2 void transposed_rows_avx2(const BlockView& w, const RowRanges& rr,
                                         int64_t c0, int64_t c1, const float* bias, float* yt, int64_t r0, int64_t r1) {
   const int64_t nv = (c1 - c0) / 8;
   if (w.br == 4) {
-    if (nv >= 2) {
-      col4_tile<2>(w, rr, xt, bp, c0, bias, yt, r0, r1);
-      if (nv > 2) col4_tile<1>(w, rr, xt, bp, c0 + 16, bias, yt, r0, r1);
-    } else {
-      col4_tile<1>(w, rr, xt, bp, c0, bias, yt, r0, r1);
-    }
+    // 16 columns (8 accumulators for the 4 rows) at a time, then the last 8.
+    int64_t c = c0;
+    for (; c + 16 <= c1; c += 16) col4_tile<2>(w, rr, xt, bp, c, bias, yt, r0, r1);
+    if (c < c1) col4_tile<1>(w, rr, xt, bp, c, bias, yt, r0, r1);
   } else if (w.bc == 4) {
     row_tiles<4>(w, rr, xt, bp, c0, nv, bias, yt, r0, r1);
   } else {

@@ -2,10 +2,9 @@
 // target whatever the build's flags (the dispatcher checks the CPU first).
 // A tile row of 64 columns is 4 zmm registers; each row runs its nonzeros two
 // at a time into two sets of accumulators (summed at the end) so that twice
-// as many independent FMA chains hide the latency. Only (1, 4) blocks at
-// batch >= 32 and in <= 1024 come here (see sparse_kernels.cpp): AVX-512
-// versions of the CSR and (4, 1) kernels measured no faster than the AVX2
-// ones on this AVX-512 Xeon (bench/README.md), so they are not kept.
+// as many independent FMA chains hide the latency. CSR and (1, 4) blocks come
+// here from the tiled path, and (1, 4) blocks at batch >= 32 with in <= 1024
+// from the row-parallel one (see sparse_kernels.cpp, bench/README.md).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -54,8 +53,8 @@ SPARSITY_AVX512 void row_tile(const BlockView& w, const RowRanges& rr, const flo
     int64_t k = rr.begin[r * rr.stride];
     const int64_t k1 = rr.end[r * rr.stride];
     for (; k + 2 <= k1; k += 2) {
-      const float* x0 = xt + static_cast<int64_t>(w.cols[k]) * bp + c0;
-      const float* x1 = xt + static_cast<int64_t>(w.cols[k + 1]) * bp + c0;
+      const float* x0 = xt + (w.cols[k] - rr.col0) * bp + c0;
+      const float* x1 = xt + (w.cols[k + 1] - rr.col0) * bp + c0;
 #pragma GCC unroll 4
       for (int i = 0; i < BC; ++i) {
         const __m512 v0 = _mm512_set1_ps(w.values[k * BC + i]);
@@ -68,7 +67,7 @@ SPARSITY_AVX512 void row_tile(const BlockView& w, const RowRanges& rr, const flo
       }
     }
     for (; k < k1; ++k) {
-      const float* x0 = xt + static_cast<int64_t>(w.cols[k]) * bp + c0;
+      const float* x0 = xt + (w.cols[k] - rr.col0) * bp + c0;
 #pragma GCC unroll 4
       for (int i = 0; i < BC; ++i) {
         const __m512 v0 = _mm512_set1_ps(w.values[k * BC + i]);
@@ -103,11 +102,20 @@ SPARSITY_AVX512 void transposed_rows_avx512(const BlockView& w, const RowRanges&
     const int64_t width = std::min<int64_t>(64, left);
     const bool half = width % 16 == 8;
     const int nv = static_cast<int>((width + 15) / 16);
-    switch (nv) {
-      case 1: row_tile_h<1, 4>(half, w, rr, xt, bp, c, bias, yt, r0, r1); break;
-      case 2: row_tile_h<2, 4>(half, w, rr, xt, bp, c, bias, yt, r0, r1); break;
-      case 3: row_tile_h<3, 4>(half, w, rr, xt, bp, c, bias, yt, r0, r1); break;
-      default: row_tile_h<4, 4>(half, w, rr, xt, bp, c, bias, yt, r0, r1); break;
+    if (w.bc == 4) {
+      switch (nv) {
+        case 1: row_tile_h<1, 4>(half, w, rr, xt, bp, c, bias, yt, r0, r1); break;
+        case 2: row_tile_h<2, 4>(half, w, rr, xt, bp, c, bias, yt, r0, r1); break;
+        case 3: row_tile_h<3, 4>(half, w, rr, xt, bp, c, bias, yt, r0, r1); break;
+        default: row_tile_h<4, 4>(half, w, rr, xt, bp, c, bias, yt, r0, r1); break;
+      }
+    } else {
+      switch (nv) {
+        case 1: row_tile_h<1, 1>(half, w, rr, xt, bp, c, bias, yt, r0, r1); break;
+        case 2: row_tile_h<2, 1>(half, w, rr, xt, bp, c, bias, yt, r0, r1); break;
+        case 3: row_tile_h<3, 1>(half, w, rr, xt, bp, c, bias, yt, r0, r1); break;
+        default: row_tile_h<4, 1>(half, w, rr, xt, bp, c, bias, yt, r0, r1); break;
+      }
     }
     c += width;
   }
