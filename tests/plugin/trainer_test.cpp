@@ -840,6 +840,33 @@ TEST(DataSource, BatchesCoverEveryExampleOnce) {
   EXPECT_THROW(source.batch(std::vector<int64_t>(9), 0), std::invalid_argument);
 }
 
+// Batches are gathered row by row from CPU tensors (any dtype, any trailing
+// shape) and through index_select otherwise: both equal index_select.
+TEST(DataSource, BatchesEqualIndexSelectForEachLayout) {
+  torch::manual_seed(3);
+  const at::Tensor images = torch::randn({37, 1, 5, 7});
+  const at::Tensor bytes = torch::randint(0, 255, {37, 13}, torch::kUInt8);
+  const at::Tensor labels = torch::randint(0, 10, {37}, torch::kLong);
+  const at::Tensor strided = torch::randn({6, 37}).t();  // not contiguous: index_select's path
+  for (const at::Tensor& inputs : {images, bytes, strided}) {
+    const DataSource source(inputs, labels, 8, true, 11);
+    const std::vector<int64_t> order = source.order(1);
+    for (int64_t b = 0; b < source.num_batches(); ++b) {
+      const int64_t begin = b * 8, count = std::min<int64_t>(8, 37 - begin);
+      const at::Tensor index = torch::tensor(std::vector<int64_t>(order.begin() + begin, order.begin() + begin + count));
+      const Batch batch = source.batch(order, b);
+      EXPECT_TRUE(batch.data.is_contiguous());
+      EXPECT_TRUE(torch::equal(batch.data, inputs.index_select(0, index))) << b;
+      EXPECT_TRUE(torch::equal(batch.target, labels.index_select(0, index))) << b;
+    }
+    std::vector<int64_t> bad = order;
+    bad[9] = 37;
+    EXPECT_CONTAINS(error_of<std::out_of_range>([&] { source.batch(bad, 1); }), "order[9] is 37");
+    bad[9] = -1;
+    EXPECT_CONTAINS(error_of<std::out_of_range>([&] { source.batch(bad, 1); }), "order[9] is -1");
+  }
+}
+
 TEST(DataSource, OrderIsAReproduciblePermutationPerEpoch) {
   const at::Tensor x = torch::zeros({50, 2});
   const at::Tensor y = torch::zeros({50}, torch::kLong);
