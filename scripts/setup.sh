@@ -11,6 +11,7 @@ packages=(
   zlib1g-dev dataset-fashion-mnist libcli11-dev
   libopenblas0-openmp
   clang libclang-rt-14-dev
+  libjs-chart.js chromium
 )
 
 missing=()

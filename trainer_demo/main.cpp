@@ -1,6 +1,7 @@
 // trainer_demo: trains and sparsifies models as a YAML config describes.
 //
 //   trainer_demo [CONFIG] [--output DIR] [--check] [key=value ...]
+//   trainer_demo --report DIR     rebuild DIR/report.html from a finished run
 //
 // Exit status: 0 done, 1 a mistake in the config, 2 a usage mistake, 3 the run
 // failed (e.g. missing data). See docs/trainer_demo.md and docs/configuration.md.
@@ -13,6 +14,7 @@
 
 #include "default_paths.h"
 #include "demo_runner.h"
+#include "html_report.h"
 #include "run_config.h"
 #include "sparsity/message_text.h"
 
@@ -23,13 +25,17 @@ int main(int argc, char** argv) {
   std::string output_dir;
   std::vector<std::string> overrides;
   bool check_only = false;
+  std::string report_dir;
   app.add_option("config", config_path, "Run config (YAML); default: configs/default.yaml");
   app.add_option("overrides", overrides,
                  "Config overrides as dotted.key=value, e.g. trainer.epochs=2 "
                  "callbacks.0.sparsifier.args.sparsity_level=0.9 'model.hidden=[64, 32]'");
   app.add_option("-o,--output", output_dir, "Output directory; default: runs/<config name>-<date>-<time>");
   app.add_flag("--check", check_only, "Only read and check the config, print it resolved, and exit");
-  app.footer("Outputs: config.yaml, metrics.csv, models/, sparsifiers/, train/<run>/, summary.json.\n"
+  app.add_option("--report", report_dir,
+                 "Only rebuild DIR/report.html from the files of a finished run in DIR, and exit");
+  app.footer("Outputs: config.yaml, metrics.csv, models/, sparsifiers/, train/<run>/, summary.json, models.csv,\n"
+             "layers.csv, report.html.\n"
              "Docs: docs/trainer_demo.md, docs/configuration.md.");
   try {
     app.parse(argc, argv);
@@ -37,6 +43,20 @@ int main(int argc, char** argv) {
     // --help prints and succeeds; any other usage mistake is exit status 2.
     const int status = app.exit(e);
     return status == 0 ? 0 : 2;
+  }
+
+  if (!report_dir.empty()) {
+    if (!config_path.empty() || !overrides.empty() || check_only || !output_dir.empty()) {
+      std::cerr << "trainer_demo: --report takes only the output directory of a finished run\n";
+      return 2;
+    }
+    try {
+      std::cout << "report: " << sparsity::demo::write_html_report(report_dir) << "\n";
+    } catch (const std::exception& e) {
+      std::cerr << "trainer_demo: error: " << sparsity::error_text(e) << "\n";
+      return 3;
+    }
+    return 0;
   }
 
   // `trainer_demo trainer.epochs=1` means the default config with an override.

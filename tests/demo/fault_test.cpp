@@ -144,10 +144,13 @@ TEST(FaultDisk, AFullDiskIsAnErrorNamingTheFileAndLeavesOnlyCompleteFiles) {
               "    include: [\"*weight\"]\n");
   // From a disk that holds almost nothing to one that holds the whole run:
   // the writes that fail are, in turn, metrics.csv, the checkpoint, the
-  // models and their compact files, the sparsifier state and the summary.
+  // models and their compact files, the sparsifier state, the summary and
+  // the report.
   std::set<std::string> failed_writes;
   bool finished = false;
-  for (int kib = 4; kib <= 64 && !finished; kib += 4) {
+  // 4 KiB steps up to 64 KiB, then 64 KiB steps: report.html inlines Chart.js
+  // (about 200 KB), so a run needs some 300 KiB.
+  for (int kib = 4; kib <= 1024 && !finished; kib += kib < 64 ? 4 : 64) {
     const fs::path copy = dir / fmt::format("copy_{}k", kib) / "files";
     const auto [rc, output] =
         with_tmpfs(dir / "mnt", fmt::format("{}k", kib), "", demo_command(config, dir / "mnt" / "run"), copy);
@@ -177,10 +180,10 @@ TEST(FaultDisk, AFullDiskIsAnErrorNamingTheFileAndLeavesOnlyCompleteFiles) {
       }
     }
   }
-  EXPECT_TRUE(finished) << "64 KiB should hold the whole run";
+  EXPECT_TRUE(finished) << "1 MiB should hold the whole run";
   // (Each file takes at least a 4 KiB page of the tmpfs.)
   for (const char* file : {"metrics.csv", "checkpoint.pt", "dense.pt", "dense.sparse.pt", "PostTrainingDataSparsity.pt",
-                           "PostTrainingDataSparsity.sparse.pt", "summary.json"}) {
+                           "PostTrainingDataSparsity.sparse.pt", "summary.json", "report.html"}) {
     EXPECT_EQ(failed_writes.count(file), 1u) << "no disk size made the write of " << file << " fail";
   }
 }

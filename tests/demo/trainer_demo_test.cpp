@@ -334,12 +334,27 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
                            "models/PostTrainingDataSparsity.sparse.pt", "models/TrainingAwareDataSparsity.sparse.pt",
                            "models/LossySparsifierCallback.sparse.pt", "sparsifiers/PostTrainingDataSparsity.pt",
                            "sparsifiers/TrainingAwareDataSparsity.pt", "train/dense/metrics.csv",
-                           "train/dense/checkpoint.pt"})
+                           "train/dense/checkpoint.pt", "models.csv", "layers.csv", "report.html"})
     EXPECT_TRUE(fs::exists(out / file)) << file;
 
   // The resolved config reads back to the same run.
   EXPECT_EQ(to_yaml_text(load_run_config((out / "config.yaml").string())),
             to_yaml_text(load_run_config(kSourceDir + "/configs/synthetic.yaml")));
+
+  // models.csv: the final table, a row per model; layers.csv: each model's
+  // parameters' zeros, and the activations of the dense and lossy models.
+  const std::string models = read_text(out / "models.csv");
+  EXPECT_EQ(models.rfind("model,callback_type,run,test_accuracy,weight_sparsity,activation_sparsity,", 0), 0u);
+  EXPECT_EQ(std::count(models.begin(), models.end(), '\n'), 5) << models;
+  EXPECT_NE(models.find("\nTrainingAwareDataSparsity,TrainingAwareDataSparsity,TrainingAwareDataSparsity,"),
+            std::string::npos)
+      << models;
+  const std::string layers = read_text(out / "layers.csv");
+  EXPECT_EQ(layers.rfind("model,kind,layer,zeros,elements\n", 0), 0u);
+  EXPECT_NE(layers.find("\nPostTrainingDataSparsity,weight,1.weight,"), std::string::npos) << layers;
+  EXPECT_NE(layers.find("\ndense,activation,"), std::string::npos) << layers;
+  EXPECT_NE(layers.find("\nLossySparsifierCallback,activation,"), std::string::npos) << layers;
+  EXPECT_EQ(layers.find("\nTrainingAwareDataSparsity,activation,"), std::string::npos) << layers;
 
   // metrics.csv: 6 epochs of each of the 3 runs.
   const std::string metrics = read_text(out / "metrics.csv");

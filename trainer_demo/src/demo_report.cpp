@@ -103,6 +103,32 @@ std::string merge_metrics_csv(const std::vector<std::pair<std::string, std::stri
   return out;
 }
 
+std::string models_csv(const DemoResult& result) {
+  std::string out =
+      "model,callback_type,run,test_accuracy,weight_sparsity,activation_sparsity,parameters,file_bytes,gzip_bytes,"
+      "compact_bytes,dense_ms,sparse_ms,inference_speedup,shrunk_parameters,shrunk_bytes,shrink_speedup\n";
+  for (const auto& m : result.models) {
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", m.name, m.callback_type, m.run,
+                       json_number(m.test_accuracy), json_number(m.weight_sparsity),
+                       m.activation_sparsity ? json_number(*m.activation_sparsity) : std::string(), m.parameters,
+                       m.file_bytes, m.gzip_bytes, m.compact_bytes, json_number(m.dense_inference_ms),
+                       json_number(m.sparse_inference_ms), json_number(m.inference_speedup()), m.shrunk_parameters,
+                       m.shrunk_bytes, json_number(m.shrink_speedup()));
+  }
+  return out;
+}
+
+std::string layers_csv(const DemoResult& result) {
+  std::string out = "model,kind,layer,zeros,elements\n";
+  for (const auto& m : result.models) {
+    for (const auto& w : m.weight_layers) out += fmt::format("{},weight,{},{},{}\n", m.name, w.name, w.zeros, w.elements);
+    for (const auto& a : m.activation_layers) {
+      out += fmt::format("{},activation,{},{},{}\n", m.name, a.name, a.zeros, a.elements);
+    }
+  }
+  return out;
+}
+
 int64_t compressed_size(const std::string& path) {
   const std::vector<char> bytes = read_file(path);
   uLongf size = compressBound(static_cast<uLong>(bytes.size()));

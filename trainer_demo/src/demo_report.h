@@ -10,6 +10,14 @@
 
 namespace sparsity::demo {
 
+/// Exact zeros in one named tensor: a parameter, or the activations one
+/// layer receives over the test set.
+struct ZeroCount {
+  std::string name;
+  int64_t zeros = 0;
+  int64_t elements = 0;
+};
+
 /// One evaluated model.
 struct ModelResult {
   /// "dense" or the callback's name.
@@ -24,6 +32,11 @@ struct ModelResult {
   /// Zeros in the hidden activations on the test set; measured when the
   /// config uses lossy layers, for the dense baseline and the lossy models.
   std::optional<double> activation_sparsity;
+  /// Per parameter: its exact zeros (every floating parameter of the model).
+  std::vector<ZeroCount> weight_layers;
+  /// Per layer that receives activations, when activation_sparsity is
+  /// measured: the zeros of its input over the test set.
+  std::vector<ZeroCount> activation_layers;
   /// The saved model file, its size and its size once gzip-compressed.
   std::string model_file;
   int64_t file_bytes = 0;
@@ -74,6 +87,18 @@ struct DemoResult {
 /// model "parameters", "shrunk_parameters", "shrunk_bytes",
 /// "shrink_speedup"}], "wall_seconds"}.
 std::string summary_json(const DemoResult& result);
+
+/// models.csv: the final table, one row per model (the dense baseline first):
+/// model, callback_type, run, test_accuracy, weight_sparsity,
+/// activation_sparsity (empty when not measured), parameters, file_bytes,
+/// gzip_bytes, compact_bytes, dense_ms, sparse_ms, inference_speedup,
+/// shrunk_parameters, shrunk_bytes, shrink_speedup.
+std::string models_csv(const DemoResult& result);
+
+/// layers.csv: model, kind (`weight` or `activation`), layer, zeros,
+/// elements; one row per parameter of each model, then one per layer input
+/// whose activations were measured.
+std::string layers_csv(const DemoResult& result);
 
 /// The final console table comparing the dense model and each sparsified one;
 /// when a model was shrunk, four more columns: params, shrunk params, shrunk

@@ -23,6 +23,7 @@
 #include "demo_inference.h"
 #include "demo_model.h"
 #include "demo_report.h"
+#include "html_report.h"
 #include "sparsity/data_sparsifier/base_data_sparsifier.h"
 #include "sparsity/file_io.h"
 #include "sparsity/logging.h"
@@ -360,9 +361,13 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
       m.callback_type = type;
       m.run = run.name;
       m.test_accuracy = classification_accuracy(model, data.test_inputs, data.test_targets);
-      m.weight_sparsity = overall_sparsity(measure_sparsity(model));
+      const std::vector<ParameterSparsity> weights = measure_sparsity(model);
+      m.weight_sparsity = overall_sparsity(weights);
+      for (const auto& w : weights) m.weight_layers.push_back({w.name, w.zeros, w.numel});
       if (measure_activations && (type.empty() || run.lossy_layers)) {
-        m.activation_sparsity = measure_activation_sparsity(model, data.test_inputs, 1000).total();
+        const ActivationSparsityReport activations = measure_activation_sparsity(model, data.test_inputs, 1000);
+        m.activation_sparsity = activations.total();
+        for (const auto& a : activations.layers) m.activation_layers.push_back({a.name, a.zeros, a.elements});
       }
       m.model_file = (out / "models" / (name + ".pt")).string();
       save_model_state(model, m.model_file);
@@ -393,6 +398,9 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
   write_file_atomically((out / "metrics.csv").string(), merge_metrics_csv(metrics_files));
   result.wall_seconds = seconds_since(start);
   write_file_atomically((out / "summary.json").string(), summary_json(result));
+  write_file_atomically((out / "models.csv").string(), models_csv(result));
+  write_file_atomically((out / "layers.csv").string(), layers_csv(result));
+  const std::string report = write_html_report(out.string());
   std::cout << "\n"
             << format_result_table(result)
             << fmt::format("(compact: save_sparse; ms per batch of {} test images, as trained and read back from the "
@@ -404,7 +412,7 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
                                   kInferenceBatch)
                     : std::string())
             << "\nwall time " << fmt::format("{:.1f}", result.wall_seconds)
-            << " s; outputs in " << out.string() << "\n"
+            << " s; outputs in " << out.string() << "; report: " << report << "\n"
             << std::flush;
   return result;
 }
