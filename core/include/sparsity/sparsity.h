@@ -5,6 +5,7 @@
 /// pay off: compact files, quantized embedding tables, sparse inference.
 /// Link `sparsity::core`.
 
+#include "sparsity/analysis/sensitivity.h"
 #include "sparsity/closest_match.h"
 #include "sparsity/config.h"
 #include "sparsity/config_error.h"
