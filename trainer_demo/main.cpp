@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   std::string output_dir;
   std::vector<std::string> overrides;
   bool check_only = false;
+  bool sensitivity = false;
   std::string report_dir;
   app.add_option("config", config_path, "Run config (YAML); default: configs/default.yaml");
   app.add_option("overrides", overrides,
@@ -32,6 +33,9 @@ int main(int argc, char** argv) {
                  "callbacks.0.sparsifier.args.sparsity_level=0.9 'model.hidden=[64, 32]'");
   app.add_option("-o,--output", output_dir, "Output directory; default: runs/<config name>-<date>-<time>");
   app.add_flag("--check", check_only, "Only read and check the config, print it resolved, and exit");
+  app.add_flag("--sensitivity", sensitivity,
+               "Also analyse the dense model's per-layer sensitivity (the config's `sensitivity` section, or its "
+               "defaults)");
   app.add_option("--report", report_dir,
                  "Only rebuild DIR/report.html from the files of a finished run in DIR, and exit");
   app.footer("Outputs: config.yaml, metrics.csv, models/, sparsifiers/, train/<run>/, summary.json, models.csv,\n"
@@ -46,7 +50,7 @@ int main(int argc, char** argv) {
   }
 
   if (!report_dir.empty()) {
-    if (!config_path.empty() || !overrides.empty() || check_only || !output_dir.empty()) {
+    if (!config_path.empty() || !overrides.empty() || check_only || sensitivity || !output_dir.empty()) {
       std::cerr << "trainer_demo: --report takes only the output directory of a finished run\n";
       return 2;
     }
@@ -73,6 +77,7 @@ int main(int argc, char** argv) {
     std::cerr << "trainer_demo: config error: " << e.what() << "\n";
     return 1;
   }
+  if (sensitivity && !config.sensitivity) config.sensitivity.emplace();
   if (check_only) {
     std::cout << sparsity::demo::to_yaml_text(config);
     return 0;

@@ -152,14 +152,14 @@ TEST(HtmlReport, TheSyntheticRunsReportRendersInHeadlessChromium) {
   EXPECT_EQ(body_attribute(dom, "data-chart-library"), "yes");
   // The synthetic run: loss, accuracy, one schedule, activation sparsity per
   // epoch, weight and activation bars, accuracy against sparsity, sizes,
-  // speedups; every one drawn (visible pixels on its canvas).
+  // speedups, sensitivity; every one drawn (visible pixels on its canvas).
   const size_t boxes = count_of(dom, "class=\"chart\"");
-  EXPECT_EQ(boxes, 9u);
+  EXPECT_EQ(boxes, 10u);
   EXPECT_EQ(body_attribute(dom, "data-charts"), std::to_string(boxes));
   EXPECT_EQ(body_attribute(dom, "data-painted"), std::to_string(boxes));
   EXPECT_EQ(count_of(dom, "data-painted=\"1\""), boxes);
   for (const char* text : {"<td>TrainingAwareDataSparsity</td>", "<td>LossySparsifierCallback</td>", "Sparsity schedules",
-                           "Activation sparsity per layer", "Configuration"}) {
+                           "Activation sparsity per layer", "Suggested levels", "Configuration"}) {
     EXPECT_NE(dom.find(text), std::string::npos) << text;
   }
 

@@ -43,6 +43,7 @@ optimizer: {type: sgd, lr: 0.5, momentum: 0.5, weight_decay: 0.25}
 trainer: {epochs: 2, progress: false, checkpoint: false, resume: true, log_level: warn}
 callbacks:
   - type: LossySparsifierCallback
+sensitivity: {levels: [0.25, 0.75], target: 0.5, examples: 10}
 )";
 
 TEST(RunConfigTable, EveryTableKeyIsWrittenInTableOrder) {
@@ -54,10 +55,11 @@ TEST(RunConfigTable, EveryTableKeyIsWrittenInTableOrder) {
   EXPECT_EQ(keys_of(written["model"]["lossy"]), detail::lossy_table().keys());
   EXPECT_EQ(keys_of(written["optimizer"]), detail::optimizer_table().keys());
   EXPECT_EQ(keys_of(written["trainer"]), detail::trainer_table().keys());
+  EXPECT_EQ(keys_of(written["sensitivity"]), detail::sensitivity_table().keys());
   // The test config sets every key: a new row needs a value here too.
   const YAML::Node given = YAML::Load(kEveryKey);
   EXPECT_EQ(keys_of(given), keys_of(written));
-  for (const char* section : {"data", "model", "optimizer", "trainer"}) {
+  for (const char* section : {"data", "model", "optimizer", "trainer", "sensitivity"}) {
     EXPECT_EQ(keys_of(given[section]), keys_of(written[section])) << section;
   }
   EXPECT_EQ(keys_of(given["data"]["synthetic"]), keys_of(written["data"]["synthetic"]));
@@ -98,6 +100,30 @@ TEST(RunConfigTable, EveryTableKeyIsReadBack) {
   EXPECT_EQ(c.trainer.log_level, "warn");
   ASSERT_EQ(c.callbacks.size(), 1u);
   EXPECT_EQ(c.callbacks[0].type, "LossySparsifierCallback");
+  ASSERT_TRUE(c.sensitivity.has_value());
+  EXPECT_EQ(c.sensitivity->levels, (std::vector<double>{0.25, 0.75}));
+  EXPECT_EQ(c.sensitivity->target, 0.5);
+  EXPECT_EQ(c.sensitivity->examples, 10);
+  // Absent: no analysis, and nothing written.
+  const RunConfig without = parse_run_config("seed: 1\n", "plain.yaml");
+  EXPECT_FALSE(without.sensitivity.has_value());
+  EXPECT_FALSE(YAML::Load(to_yaml_text(without))["sensitivity"].IsDefined());
+}
+
+TEST(RunConfigTable, SensitivityLevelsAreCheckedWhereWritten) {
+  const auto message = [](const std::string& yaml) {
+    return error_of<ConfigError>([&] { parse_run_config(yaml, "run.yaml"); });
+  };
+  EXPECT_NE(message("sensitivity: {levels: [0.5, 0.5]}\n").find(
+                "run.yaml:1:23: sensitivity.levels: the levels must increase, got 0.5 after 0.5"),
+            std::string::npos)
+      << message("sensitivity: {levels: [0.5, 0.5]}\n");
+  EXPECT_NE(message("sensitivity: {levels: [0.5, 0]}\n").find("sensitivity.levels[1]: expected a fraction in (0, 1], got 0"),
+            std::string::npos);
+  EXPECT_NE(message("sensitivity: {levels: []}\n").find("expected at least one level"), std::string::npos);
+  EXPECT_NE(message("sensitivity: {target: 1.5}\n").find("sensitivity.target: expected a fraction in [0, 1], got 1.5"),
+            std::string::npos);
+  EXPECT_NE(message("sensitivity: {examples: 0}\n").find("sensitivity.examples"), std::string::npos);
 }
 
 TEST(RunConfigTable, UnknownKeyMessagesListTheTableKeys) {
@@ -112,6 +138,7 @@ TEST(RunConfigTable, UnknownKeyMessagesListTheTableKeys) {
   expect_listed("model: {lossy: {bogus: 1}}\n", detail::lossy_table().keys());
   expect_listed("optimizer: {bogus: 1}\n", detail::optimizer_table().keys());
   expect_listed("trainer: {bogus: 1}\n", detail::trainer_table().keys());
+  expect_listed("sensitivity: {bogus: 1}\n", detail::sensitivity_table().keys());
 }
 
 }  // namespace

@@ -334,7 +334,8 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
                            "models/PostTrainingDataSparsity.sparse.pt", "models/TrainingAwareDataSparsity.sparse.pt",
                            "models/LossySparsifierCallback.sparse.pt", "sparsifiers/PostTrainingDataSparsity.pt",
                            "sparsifiers/TrainingAwareDataSparsity.pt", "train/dense/metrics.csv",
-                           "train/dense/checkpoint.pt", "models.csv", "layers.csv", "report.html"})
+                           "train/dense/checkpoint.pt", "models.csv", "layers.csv", "report.html", "sensitivity.csv",
+                           "sensitivity_levels.csv"})
     EXPECT_TRUE(fs::exists(out / file)) << file;
 
   // The resolved config reads back to the same run.
@@ -355,6 +356,17 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
   EXPECT_NE(layers.find("\ndense,activation,"), std::string::npos) << layers;
   EXPECT_NE(layers.find("\nLossySparsifierCallback,activation,"), std::string::npos) << layers;
   EXPECT_EQ(layers.find("\nTrainingAwareDataSparsity,activation,"), std::string::npos) << layers;
+
+  // The sensitivity analysis of the dense model: 3 weights x 3 levels, and a
+  // suggestion for 80% overall.
+  EXPECT_CONTAINS(output, "sensitivity: accuracy on 200 images");
+  const std::string sensitivity = read_text(out / "sensitivity.csv");
+  EXPECT_EQ(sensitivity.rfind("layer,numel,level,metric,loss\n", 0), 0u) << sensitivity;
+  EXPECT_EQ(std::count(sensitivity.begin(), sensitivity.end(), '\n'), 1 + 3 * 3) << sensitivity;
+  EXPECT_NE(sensitivity.find("\n5.weight,"), std::string::npos) << sensitivity;
+  const std::string suggested = read_text(out / "sensitivity_levels.csv");
+  EXPECT_EQ(suggested.rfind("layer,numel,level,predicted_loss\n", 0), 0u) << suggested;
+  EXPECT_NE(suggested.find("\ntotal,"), std::string::npos) << suggested;
 
   // metrics.csv: 6 epochs of each of the 3 runs.
   const std::string metrics = read_text(out / "metrics.csv");

@@ -23,6 +23,7 @@
 #include "demo_inference.h"
 #include "demo_model.h"
 #include "demo_report.h"
+#include "demo_sensitivity.h"
 #include "html_report.h"
 #include "sparsity/data_sparsifier/base_data_sparsifier.h"
 #include "sparsity/file_io.h"
@@ -382,7 +383,16 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
       m.parameters = count_parameters(model);
       if (!type.empty()) measure_shrunk(m, model, out, data);
     };
-    if (run.name == "dense") evaluate(0, "dense", "", *module.model());
+    if (run.name == "dense") {
+      evaluate(0, "dense", "", *module.model());
+      if (config.sensitivity) {
+        const bool validation_data = data.has_validation();
+        std::cout << run_sensitivity(*config.sensitivity, *module.model(),
+                                     validation_data ? data.validation_inputs : data.test_inputs,
+                                     validation_data ? data.validation_targets : data.test_targets, out.string())
+                  << std::flush;
+      }
+    }
     for (const auto& live : callbacks) {
       auto model = live.callback->sparsified();
       if (!model) throw std::logic_error(fmt::format("callback '{}' produced no model", live.config->name));

@@ -151,6 +151,20 @@ struct CallbackConfig {
   std::shared_ptr<SparsifyingCallback> make() const;
 };
 
+/// `sensitivity`: a per-layer sensitivity analysis of the dense model once it
+/// is trained (sparsity/analysis/sensitivity.h): each weight pruned alone to
+/// each level, the model evaluated on `examples` validation images (test
+/// images when there is no validation split), then the levels suggested for
+/// a global `target`.
+struct SensitivityConfig {
+  /// Fractions of a weight pruned, each in (0, 1], increasing.
+  std::vector<double> levels = {0.5, 0.7, 0.8, 0.9, 0.95};
+  /// The overall sparsity of the analysed weights to suggest levels for, in [0, 1].
+  double target = 0.9;
+  /// Images per evaluation (the first ones of the split), at least 1.
+  int64_t examples = 2000;
+};
+
 /// A whole run description.
 struct RunConfig {
   /// Where it was read from (for messages).
@@ -163,6 +177,8 @@ struct RunConfig {
   OptimizerConfig optimizer;
   TrainerConfig trainer;
   std::vector<CallbackConfig> callbacks;
+  /// Present when the YAML has a `sensitivity` mapping (or `--sensitivity`).
+  std::optional<SensitivityConfig> sensitivity;
 };
 
 /// Reads the YAML file at `path`, applies the command-line `overrides`

@@ -177,6 +177,28 @@ Field<S> integer_list_field(std::string key, std::vector<int64_t> S::*member, in
           }};
 }
 
+/// A list of numbers, each admitted by `rule`.
+template <class S>
+Field<S> number_list_field(std::string key, std::vector<double> S::*member, NumberRule rule) {
+  return {key, [member, rule](const Reader& r, const Value& v, S& s) {
+            if (!v.node.IsSequence()) r.fail(v, fmt::format("expected a list of numbers, e.g. [0.5, 0.9]"));
+            r.check_length(v, kMaxListEntries, "list");
+            std::vector<double> list;
+            for (size_t i = 0; i < v.node.size(); ++i) {
+              const Value item = r.item(v, v.node[i], i);
+              const double x = r.finite_number(item, rule.expected);
+              if (!rule.admits(x)) r.fail(item, fmt::format("expected {}, got {}", rule.expected, x));
+              list.push_back(x);
+            }
+            s.*member = std::move(list);
+          },
+          [key, member](YAML::Emitter& out, const S& s) {
+            out << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
+            for (double x : s.*member) out << yaml_float(x);
+            out << YAML::EndSeq;
+          }};
+}
+
 /// A nested section, read by `read` (its table and its cross-field checks)
 /// and written by its table.
 template <class S, class Sub>

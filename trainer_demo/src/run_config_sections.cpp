@@ -38,6 +38,17 @@ void read_data(const Reader& r, const Value& v, DataConfig& out) {
 
 void read_lossy(const Reader& r, const Value& v, LossyLayersConfig& out) { read_fields(r, v, lossy_table(), out); }
 
+void read_sensitivity(const Reader& r, const Value& v, SensitivityConfig& out) {
+  const Mapping m = read_fields(r, v, sensitivity_table(), out);
+  if (out.levels.empty()) r.fail(m.at_or_self("levels"), "expected at least one level, e.g. [0.5, 0.9]");
+  for (size_t i = 1; i < out.levels.size(); ++i) {
+    if (!(out.levels[i] > out.levels[i - 1])) {
+      r.fail(m.at_or_self("levels"), fmt::format("the levels must increase, got {} after {}", out.levels[i],
+                                                 out.levels[i - 1]));
+    }
+  }
+}
+
 void read_model(const Reader& r, const Value& v, ModelConfig& out) {
   const Mapping m = read_fields(r, v, model_table(), out);
   if (out.type == "cnn" && out.channels.empty()) {
@@ -172,6 +183,19 @@ const Section<TrainerConfig>& trainer_table() {
   return table;
 }
 
+const Section<SensitivityConfig>& sensitivity_table() {
+  using S = SensitivityConfig;
+  static const NumberRule level{"a fraction in (0, 1]", false, 0.0, true, 1.0, false};
+  static const NumberRule target{"a fraction in [0, 1]", false, 0.0, false, 1.0, false};
+  static const Section<S> table{"a mapping of sensitivity analysis settings",
+                                {
+                                    number_list_field("levels", &S::levels, level),
+                                    number_field("target", &S::target, target),
+                                    integer_field("examples", &S::examples, 1),
+                                }};
+  return table;
+}
+
 const Section<RunConfig>& run_config_table() {
   using S = RunConfig;
   static const Section<S> table{"a mapping of sections",
@@ -183,6 +207,8 @@ const Section<RunConfig>& run_config_table() {
                                     section_field("optimizer", &S::optimizer, read_optimizer, optimizer_table),
                                     section_field("trainer", &S::trainer, read_trainer, trainer_table),
                                     callbacks_field(),
+                                    optional_section_field("sensitivity", &S::sensitivity, read_sensitivity,
+                                                           sensitivity_table),
                                 }};
   return table;
 }

@@ -17,6 +17,7 @@ const Section<LossyLayersConfig>& lossy_table();
 const Section<ModelConfig>& model_table();
 const Section<OptimizerConfig>& optimizer_table();
 const Section<TrainerConfig>& trainer_table();
+const Section<SensitivityConfig>& sensitivity_table();
 /// The top level: seed, threads, the sections above and callbacks (written by
 /// the table; read after it, by read_callbacks, as they pair with the model).
 const Section<RunConfig>& run_config_table();
