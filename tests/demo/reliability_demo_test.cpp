@@ -187,7 +187,7 @@ TEST(ReliabilityOutput, ADirectoryWithAnotherRunsFilesNeedsResume) {
   const auto [second, second_output] = run_command(
       demo(fmt::format("'{}' --output '{}' 'model.hidden=[4]'", config.string(), out.string())));
   EXPECT_EQ(exit_status(second), 3) << second_output;
-  EXPECT_CONTAINS(second_output, fmt::format("the output directory '{}' already holds files (config.yaml, metrics.csv",
+  EXPECT_CONTAINS(second_output, fmt::format("the output directory '{}' already holds files (config.yaml, layers.csv, metrics.csv",
                                              out.string()));
   EXPECT_CONTAINS(second_output, "add trainer.resume=true");
   EXPECT_CONTAINS(second_output, "choose another --output directory");
