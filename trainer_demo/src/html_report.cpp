@@ -371,7 +371,10 @@ constexpr const char* kScript = R"JS(
     if (suggested.length) {
       s.appendChild(el('h3', {}, 'Suggested levels'));
       table(s, data.sensitivity_levels.columns, suggested.map(function (r) {
-        return data.sensitivity_levels.columns.map(function (c) { return r[c]; });
+        return data.sensitivity_levels.columns.map(function (c) {
+          var x = r[c];
+          return typeof x === 'number' && !Number.isInteger(x) ? Number(x.toPrecision(4)) : x;
+        });
       }));
     }
   }
