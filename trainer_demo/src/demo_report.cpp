@@ -31,6 +31,12 @@ std::vector<std::string> split_csv_line(const std::string& line) {
 // keep a ".0" so that every reader sees a float, as Python's json writes them.
 std::string json_number(double value) { return std::isfinite(value) ? float_repr(value) : "null"; }
 
+std::string percent(double fraction) { return fmt::format("{:.2f}%", 100.0 * fraction); }
+
+std::string milliseconds(double ms) { return ms > 0.0 ? fmt::format("{:.3f}", ms) : std::string("-"); }
+
+}  // namespace
+
 std::string json_string(const std::string& text) {
   std::string out = "\"";
   for (char c : text) {
@@ -38,7 +44,9 @@ std::string json_string(const std::string& text) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
       case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
+      case '<': out += "\\u003c"; break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out += fmt::format("\\u{:04x}", static_cast<int>(c));
@@ -49,12 +57,6 @@ std::string json_string(const std::string& text) {
   }
   return out + "\"";
 }
-
-std::string percent(double fraction) { return fmt::format("{:.2f}%", 100.0 * fraction); }
-
-std::string milliseconds(double ms) { return ms > 0.0 ? fmt::format("{:.3f}", ms) : std::string("-"); }
-
-}  // namespace
 
 std::string merge_metrics_csv(const std::vector<std::pair<std::string, std::string>>& run_and_path) {
   using Row = std::map<std::string, std::string>;

@@ -81,6 +81,11 @@ struct DemoResult {
   std::string output_dir;
 };
 
+/// `text` as a JSON string literal. '<' is written as \u003c, so that the
+/// literal can also stand inside an HTML <script> element (report.html)
+/// without ending it.
+std::string json_string(const std::string& text);
+
 /// summary.json: {"dense_test_accuracy", "dense_compact_bytes", "sparsified":
 /// [{"callback", "test_accuracy", "weight_sparsity", "activation_sparsity"
 /// (when measured), "compact_bytes", "inference_speedup", and for a shrunk

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "demo_report.h"
 #include "sparsity/file_io.h"
 
 namespace sparsity::demo {
@@ -15,29 +16,6 @@ namespace sparsity::demo {
 namespace fs = std::filesystem;
 
 namespace {
-
-// A JSON string that is also safe inside a <script> element: '<' is written
-// as \u003c, so no "</script>" or "<!--" can end or confuse the element.
-std::string json_text(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '<': out += "\\u003c"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<int>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string html_escape(const std::string& text) {
   std::string out;
@@ -112,7 +90,7 @@ std::string json_cell(const std::string& cell) {
   char* end = nullptr;
   const double value = std::strtod(cell.c_str(), &end);
   if (end == cell.c_str() + cell.size()) return std::isfinite(value) ? cell : "null";
-  return json_text(cell);
+  return json_string(cell);
 }
 
 std::string read_text(const fs::path& path) {
@@ -406,7 +384,7 @@ std::string csv_to_json(const std::string& csv, const std::string& source) {
   if (lines.empty()) return R"({"columns": [], "rows": []})";
   const auto& header = lines.front();
   std::string out = "{\"columns\": [";
-  for (size_t i = 0; i < header.size(); ++i) out += (i ? ", " : "") + json_text(header[i]);
+  for (size_t i = 0; i < header.size(); ++i) out += (i ? ", " : "") + json_string(header[i]);
   out += "], \"rows\": [";
   for (size_t l = 1; l < lines.size(); ++l) {
     if (lines[l].size() != header.size()) {
@@ -458,8 +436,8 @@ std::optional<std::string> chart_js_library() {
 }
 
 std::string render_html_report(const ReportFiles& files, const std::optional<std::string>& chart_js) {
-  std::string data = "{\"title\": " + json_text(files.title);
-  data += ",\n\"config\": " + json_text(files.config_yaml);
+  std::string data = "{\"title\": " + json_string(files.title);
+  data += ",\n\"config\": " + json_string(files.config_yaml);
   data += ",\n\"metrics\": " + csv_to_json(files.metrics_csv, "metrics.csv");
   data += ",\n\"models\": " + csv_to_json(files.models_csv, "models.csv");
   data += ",\n\"layers\": " + csv_to_json(files.layers_csv, "layers.csv");
