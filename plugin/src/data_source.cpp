@@ -84,15 +84,14 @@ at::Tensor gather_rows(const at::Tensor& data, const int64_t* rows, int64_t coun
   constexpr int64_t kAhead = 4;
   constexpr size_t kLine = 64;
   const size_t lines = std::min<size_t>((row_bytes + kLine - 1) / kLine, 8);
-  for (int64_t i = 0; i < std::min(count, kAhead); ++i) {
-    for (size_t l = 0; l < lines; ++l) __builtin_prefetch(src + static_cast<size_t>(rows[i]) * row_bytes + l * kLine);
-  }
+  const auto row = [&](int64_t i) { return src + static_cast<size_t>(rows[i]) * row_bytes; };
+  const auto prefetch = [&](int64_t i) {
+    for (size_t l = 0; l < lines; ++l) __builtin_prefetch(row(i) + l * kLine);
+  };
+  for (int64_t i = 0; i < std::min(count, kAhead); ++i) prefetch(i);
   for (int64_t i = 0; i < count; ++i) {
-    if (i + kAhead < count) {
-      const char* ahead = src + static_cast<size_t>(rows[i + kAhead]) * row_bytes;
-      for (size_t l = 0; l < lines; ++l) __builtin_prefetch(ahead + l * kLine);
-    }
-    std::memcpy(dst + static_cast<size_t>(i) * row_bytes, src + static_cast<size_t>(rows[i]) * row_bytes, row_bytes);
+    if (i + kAhead < count) prefetch(i + kAhead);
+    std::memcpy(dst + static_cast<size_t>(i) * row_bytes, row(i), row_bytes);
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <numeric>
 #include <stdexcept>
 
 #include "demo_model.h"
@@ -47,11 +48,8 @@ std::string run_sensitivity(const SensitivityConfig& config, torch::nn::Module& 
       levels += fmt::format("{},{},{},{}\n", table.layers[i], table.numels[i], float_repr(plan.levels[i]), float_repr(loss));
       log += fmt::format(" {} {:g}%", table.layers[i], 100.0 * plan.levels[i]);
     }
-    levels += fmt::format("total,{},{},{}\n", [&] {
-      int64_t n = 0;
-      for (int64_t v : table.numels) n += v;
-      return n;
-    }(), float_repr(plan.sparsity), float_repr(plan.predicted_loss));
+    levels += fmt::format("total,{},{},{}\n", std::accumulate(table.numels.begin(), table.numels.end(), int64_t{0}),
+                          float_repr(plan.sparsity), float_repr(plan.predicted_loss));
     log += "\n";
   } catch (const std::invalid_argument& e) {
     // A target the levels cannot reach: the table stands, no suggestion.
