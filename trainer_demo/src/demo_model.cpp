@@ -12,6 +12,8 @@
 
 #include <stdexcept>
 
+#include "demo_resnet.h"
+#include "sparsity/lossy/insertion.h"
 #include "sparsity/lossy/lossy_sparsifier.h"
 #include "sparsity/lossy/penalties.h"
 
@@ -48,6 +50,20 @@ torch::nn::Sequential build_model(const ModelConfig& config, const InputShape& i
     }
   };
 
+  if (config.type == "resnet") {
+    append_resnet(net, input.channels, config.channels, config.blocks, classes);
+    if (with_lossy_layers) {
+      // The generic insertion, as a user would call it: it fills the blocks'
+      // convolution slots, the classifier keeps its outputs.
+      add_sparsifier_layers(*net, lossy_options.eps(),
+                            SparsifierInsertionOptions()
+                                .layer_kinds({LayerKind::Conv2d})
+                                .a(lossy_options.a())
+                                .collector(collector)
+                                .require_all(true));
+    }
+    return net;
+  }
   int64_t features = 0;
   if (config.type == "cnn") {
     int64_t channels = input.channels, height = input.height, width = input.width;
@@ -67,7 +83,7 @@ torch::nn::Sequential build_model(const ModelConfig& config, const InputShape& i
   } else if (config.type == "mlp") {
     features = input.channels * input.height * input.width;
   } else {
-    throw std::invalid_argument(fmt::format("model: unknown type '{}' (expected mlp or cnn)", config.type));
+    throw std::invalid_argument(fmt::format("model: unknown type '{}' (expected mlp, cnn or resnet)", config.type));
   }
   net->push_back(torch::nn::Flatten());
   for (int64_t width : config.hidden) {

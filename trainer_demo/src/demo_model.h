@@ -1,5 +1,5 @@
 #pragma once
-// The models trainer_demo trains: an MLP or a small CNN as a Sequential, with
+// The models trainer_demo trains: an MLP, a small CNN or a ResNet as a Sequential, with
 // or without lossy sparsifier layers, and the TrainingModule that trains them.
 
 #include <ATen/core/Tensor.h>
@@ -30,6 +30,10 @@ struct InputShape {
 /// MLP: Flatten, [Linear(h), ReLU] per hidden width, Linear(classes).
 /// CNN: [Conv2d(c, 3x3, padding 1), ReLU, MaxPool2d(2)] per channel count,
 /// Flatten, [Linear(h), ReLU] per hidden width, Linear(classes).
+/// ResNet (`append_resnet`): a stem, `blocks` BasicBlocks per width in
+/// `channels`, average pooling, Linear(classes); every convolution is an
+/// insertable slot, which `with_lossy_layers` fills with a LossySparsifier
+/// through `add_sparsifier_layers` (`hidden` is not used).
 torch::nn::Sequential build_model(const ModelConfig& config, const InputShape& input, int64_t classes, uint64_t seed,
                                   bool with_lossy_layers = false,
                                   std::shared_ptr<ActivationCollector> collector = nullptr);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -108,24 +109,31 @@ std::string merge_metrics_csv(const std::vector<std::pair<std::string, std::stri
 std::string models_csv(const DemoResult& result) {
   std::string out =
       "model,callback_type,run,test_accuracy,weight_sparsity,activation_sparsity,parameters,file_bytes,gzip_bytes,"
-      "compact_bytes,dense_ms,sparse_ms,inference_speedup,shrunk_parameters,shrunk_bytes,shrink_speedup\n";
+      "compact_bytes,dense_ms,sparse_ms,inference_speedup,shrunk_parameters,shrunk_bytes,shrink_speedup,"
+      "activation_dense_bytes,activation_sparse_bytes\n";
   for (const auto& m : result.models) {
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", m.name, m.callback_type, m.run,
+    const bool measured = m.activation_sparsity.has_value();
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", m.name, m.callback_type, m.run,
                        json_number(m.test_accuracy), json_number(m.weight_sparsity),
                        m.activation_sparsity ? json_number(*m.activation_sparsity) : std::string(), m.parameters,
                        m.file_bytes, m.gzip_bytes, m.compact_bytes, json_number(m.dense_inference_ms),
                        json_number(m.sparse_inference_ms), json_number(m.inference_speedup()), m.shrunk_parameters,
-                       m.shrunk_bytes, json_number(m.shrink_speedup()));
+                       m.shrunk_bytes, json_number(m.shrink_speedup()),
+                       measured ? std::to_string(m.activation_dense_bytes) : std::string(),
+                       measured ? std::to_string(m.activation_sparse_bytes) : std::string());
   }
   return out;
 }
 
 std::string layers_csv(const DemoResult& result) {
-  std::string out = "model,kind,layer,zeros,elements\n";
+  std::string out = "model,kind,layer,zeros,elements,near_zero,dense_bytes,sparse_bytes\n";
   for (const auto& m : result.models) {
-    for (const auto& w : m.weight_layers) out += fmt::format("{},weight,{},{},{}\n", m.name, w.name, w.zeros, w.elements);
+    for (const auto& w : m.weight_layers) {
+      out += fmt::format("{},weight,{},{},{},,,\n", m.name, w.name, w.zeros, w.elements);
+    }
     for (const auto& a : m.activation_layers) {
-      out += fmt::format("{},activation,{},{},{}\n", m.name, a.name, a.zeros, a.elements);
+      out += fmt::format("{},activation,{},{},{},{},{},{}\n", m.name, a.name, a.zeros, a.elements, a.near_zero,
+                         a.dense_bytes, a.sparse_bytes);
     }
   }
   return out;
@@ -150,11 +158,13 @@ std::string human_bytes(int64_t bytes) {
 std::string summary_json(const DemoResult& result) {
   double dense_accuracy = 0.0;
   int64_t dense_compact_bytes = 0;
+  std::optional<double> dense_activation_sparsity;
   std::vector<const ModelResult*> sparsified;
   for (const auto& model : result.models) {
     if (model.callback_type.empty()) {
       dense_accuracy = model.test_accuracy;
       dense_compact_bytes = model.compact_bytes;
+      dense_activation_sparsity = model.activation_sparsity;
     } else {
       sparsified.push_back(&model);
     }
@@ -162,13 +172,20 @@ std::string summary_json(const DemoResult& result) {
   std::string out = "{\n";
   out += fmt::format("  \"dense_test_accuracy\": {},\n", json_number(dense_accuracy));
   out += fmt::format("  \"dense_compact_bytes\": {},\n", dense_compact_bytes);
+  if (dense_activation_sparsity) {
+    out += fmt::format("  \"dense_activation_sparsity\": {},\n", json_number(*dense_activation_sparsity));
+  }
   out += "  \"sparsified\": [";
   for (size_t i = 0; i < sparsified.size(); ++i) {
     const ModelResult& m = *sparsified[i];
     out += i == 0 ? "\n" : ",\n";
     out += fmt::format("    {{\"callback\": {}, \"test_accuracy\": {}, \"weight_sparsity\": {}", json_string(m.name),
                        json_number(m.test_accuracy), json_number(m.weight_sparsity));
-    if (m.activation_sparsity) out += fmt::format(", \"activation_sparsity\": {}", json_number(*m.activation_sparsity));
+    if (m.activation_sparsity) {
+      out += fmt::format(", \"activation_sparsity\": {}, \"activation_dense_bytes\": {}, "
+                         "\"activation_sparse_bytes\": {}",
+                         json_number(*m.activation_sparsity), m.activation_dense_bytes, m.activation_sparse_bytes);
+    }
     out += fmt::format(", \"compact_bytes\": {}, \"inference_speedup\": {}", m.compact_bytes,
                        json_number(m.inference_speedup()));
     if (m.shrunk()) {
@@ -181,6 +198,56 @@ std::string summary_json(const DemoResult& result) {
   out += sparsified.empty() ? "],\n" : "\n  ],\n";
   out += fmt::format("  \"wall_seconds\": {}\n}}\n", json_number(result.wall_seconds));
   return out;
+}
+
+std::string format_activation_table(const DemoResult& result) {
+  std::vector<const ModelResult*> measured;
+  for (const auto& m : result.models) {
+    if (m.activation_sparsity) measured.push_back(&m);
+  }
+  if (measured.empty()) return "";
+  // The places in the order the first model lists them, then any the others add.
+  std::vector<std::string> places;
+  for (const auto* m : measured) {
+    for (const auto& a : m->activation_layers) {
+      if (std::find(places.begin(), places.end(), a.name) == places.end()) places.push_back(a.name);
+    }
+  }
+  size_t width = 5;
+  for (const auto& p : places) width = std::max(width, p.size());
+  std::string out = fmt::format("{:<{}}", "place", width);
+  for (const auto* m : measured) out += fmt::format("  {:>24}", m->name + " zeros (near 0)");
+  out += "\n";
+  auto cell = [](int64_t count, int64_t elements) {
+    return elements == 0 ? std::string("0") : percent(static_cast<double>(count) / static_cast<double>(elements));
+  };
+  for (const auto& place : places) {
+    out += fmt::format("{:<{}}", place, width);
+    for (const auto* m : measured) {
+      const auto found = std::find_if(m->activation_layers.begin(), m->activation_layers.end(),
+                                      [&](const ZeroCount& a) { return a.name == place; });
+      out += found == m->activation_layers.end()
+                 ? fmt::format("  {:>24}", "-")
+                 : fmt::format("  {:>24}", fmt::format("{} ({})", cell(found->zeros, found->elements),
+                                                       cell(found->near_zero, found->elements)));
+    }
+    out += "\n";
+  }
+  out += fmt::format("{:<{}}", "total", width);
+  for (const auto* m : measured) {
+    int64_t near = 0, elements = 0;
+    for (const auto& a : m->activation_layers) {
+      near += a.near_zero;
+      elements += a.elements;
+    }
+    out += fmt::format("  {:>24}", fmt::format("{} ({})", percent(*m->activation_sparsity), cell(near, elements)));
+  }
+  out += fmt::format("\n{:<{}}", "bytes", width);
+  for (const auto* m : measured) {
+    out += fmt::format("  {:>24}", fmt::format("{} -> {}", human_bytes(m->activation_dense_bytes),
+                                              human_bytes(m->activation_sparse_bytes)));
+  }
+  return out + "\n";
 }
 
 std::string format_result_table(const DemoResult& result) {
@@ -196,7 +263,7 @@ std::string format_result_table(const DemoResult& result) {
   }
   std::string out = fmt::format("{:<{}}  {:>9}  {:>9}  {:>15}", "model", name_width, "test acc", "vs dense",
                                 "weight sparsity");
-  if (any_activation) out += fmt::format("  {:>14}", "act. sparsity");
+  if (any_activation) out += fmt::format("  {:>14}  {:>19}", "act. sparsity", "act. bytes/sparse");
   out += fmt::format("  {:>10}  {:>10}  {:>10}  {:>8}  {:>9}  {:>7}", "size", "gzipped", "compact", "dense ms",
                      "sparse ms", "speedup");
   if (any_shrunk) {
@@ -211,7 +278,10 @@ std::string format_result_table(const DemoResult& result) {
     out += fmt::format("{:<{}}  {:>9}  {:>9}  {:>15}", model.name, name_width, percent(model.test_accuracy), delta,
                        percent(model.weight_sparsity));
     if (any_activation) {
-      out += fmt::format("  {:>14}", model.activation_sparsity ? percent(*model.activation_sparsity) : "-");
+      out += fmt::format("  {:>14}  {:>19}", model.activation_sparsity ? percent(*model.activation_sparsity) : "-",
+                         model.activation_sparsity ? fmt::format("{}/{}", human_bytes(model.activation_dense_bytes),
+                                                                 human_bytes(model.activation_sparse_bytes))
+                                                   : std::string("-"));
     }
     out += fmt::format("  {:>10}  {:>10}  {:>10}  {:>8}  {:>9}  {:>7}\n", human_bytes(model.file_bytes),
                        human_bytes(model.gzip_bytes), human_bytes(model.compact_bytes),

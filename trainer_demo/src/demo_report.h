@@ -16,7 +16,15 @@ struct ZeroCount {
   std::string name;
   int64_t zeros = 0;
   int64_t elements = 0;
+  /// Activations only: |x| <= the demo's near-zero tolerance (zeros
+  /// included), and the bytes stored dense and as bitmask + nonzeros.
+  int64_t near_zero = 0;
+  int64_t dense_bytes = 0;
+  int64_t sparse_bytes = 0;
 };
+
+/// The tolerance of the activations' near-zero counts.
+inline constexpr double kNearZero = 1e-3;
 
 /// One evaluated model.
 struct ModelResult {
@@ -34,9 +42,15 @@ struct ModelResult {
   std::optional<double> activation_sparsity;
   /// Per parameter: its exact zeros (every floating parameter of the model).
   std::vector<ZeroCount> weight_layers;
-  /// Per layer that receives activations, when activation_sparsity is
-  /// measured: the zeros of its input over the test set.
+  /// Per place whose activations are measured, when activation_sparsity is:
+  /// the zeros of the input of each hidden layer (mlp, cnn), or of the output
+  /// of each convolution slot, after its sparsifier when it has one (resnet),
+  /// over the test set.
   std::vector<ZeroCount> activation_layers;
+  /// The measured activations of the whole test set stored dense and as
+  /// bitmask + nonzeros (0 when not measured).
+  int64_t activation_dense_bytes = 0;
+  int64_t activation_sparse_bytes = 0;
   /// The saved model file, its size and its size once gzip-compressed.
   std::string model_file;
   int64_t file_bytes = 0;
@@ -86,24 +100,35 @@ struct DemoResult {
 /// without ending it.
 std::string json_string(const std::string& text);
 
-/// summary.json: {"dense_test_accuracy", "dense_compact_bytes", "sparsified":
-/// [{"callback", "test_accuracy", "weight_sparsity", "activation_sparsity"
-/// (when measured), "compact_bytes", "inference_speedup", and for a shrunk
-/// model "parameters", "shrunk_parameters", "shrunk_bytes",
-/// "shrink_speedup"}], "wall_seconds"}.
+/// summary.json: {"dense_test_accuracy", "dense_compact_bytes",
+/// "dense_activation_sparsity" (when activations are measured, i.e. the config
+/// uses lossy layers: the dense model at the same places), "sparsified":
+/// [{"callback", "test_accuracy", "weight_sparsity", "activation_sparsity",
+/// "activation_dense_bytes", "activation_sparse_bytes" (when measured),
+/// "compact_bytes", "inference_speedup", and for a shrunk model
+/// "parameters", "shrunk_parameters", "shrunk_bytes", "shrink_speedup"}],
+/// "wall_seconds"}.
 std::string summary_json(const DemoResult& result);
 
 /// models.csv: the final table, one row per model (the dense baseline first):
 /// model, callback_type, run, test_accuracy, weight_sparsity,
 /// activation_sparsity (empty when not measured), parameters, file_bytes,
 /// gzip_bytes, compact_bytes, dense_ms, sparse_ms, inference_speedup,
-/// shrunk_parameters, shrunk_bytes, shrink_speedup.
+/// shrunk_parameters, shrunk_bytes, shrink_speedup, activation_dense_bytes,
+/// activation_sparse_bytes (both empty when not measured).
 std::string models_csv(const DemoResult& result);
 
 /// layers.csv: model, kind (`weight` or `activation`), layer, zeros,
-/// elements; one row per parameter of each model, then one per layer input
-/// whose activations were measured.
+/// elements, near_zero, dense_bytes, sparse_bytes (the last three empty for
+/// weights); one row per parameter of each model, then one per place whose
+/// activations were measured.
 std::string layers_csv(const DemoResult& result);
+
+/// Per measured place, the activation sparsity of each model that has one
+/// (exact zeros, and |x| <= kNearZero beside them), then the bytes of the
+/// test set's activations dense and as bitmask + nonzeros; empty when no
+/// model's activations were measured.
+std::string format_activation_table(const DemoResult& result);
 
 /// The final console table comparing the dense model and each sparsified one;
 /// when a model was shrunk, four more columns: params, shrunk params, shrunk

@@ -76,6 +76,10 @@ struct LiveCallback {
 LiveCallback make_live_callback(const CallbackConfig& config) { return LiveCallback{&config, config.make()}; }
 
 std::string describe_model(const ModelConfig& model, const InputShape& input, int64_t classes) {
+  if (model.type == "resnet") {
+    return fmt::format("ResNet {} stages of {} BasicBlock(s), widths {}, {} classes", model.channels.size(),
+                       model.blocks, fmt::join(model.channels, "-"), classes);
+  }
   std::string layers = fmt::format("{}", input.channels * input.height * input.width);
   if (model.type == "cnn") {
     layers = fmt::format("conv{}", fmt::join(model.channels, "-conv"));
@@ -243,6 +247,20 @@ constexpr int64_t kInferenceBatch = 256;
 // The sparsified model without its pruned units, when `shrink` removes any:
 // saved, evaluated (its accuracy must be the masked model's) and timed next
 // to the model as trained.
+// Where a model's activations are measured: the inputs of the hidden layers
+// of an mlp or cnn (the Sequential walk), the outputs of the convolution
+// slots of a resnet, as the model computes them (hard layers after
+// convert_to_hard). Either way the dense model is measured at the same places.
+ActivationSparsityReport measure_activations_of(const ModelConfig& config, torch::nn::Module& model,
+                                                const at::Tensor& inputs) {
+  if (config.type != "resnet") return measure_activation_sparsity(model, inputs, 1000);
+  auto* net = dynamic_cast<torch::nn::SequentialImpl*>(&model);
+  if (net == nullptr) throw std::logic_error("measure_activations_of: a resnet is a Sequential");
+  return measure_activation_sparsity_at_sites(
+      model, [net](const at::Tensor& batch) { return net->forward(batch); }, inputs,
+      SiteMeasurementOptions().batch_size(500).near_zero(kNearZero));
+}
+
 void measure_shrunk(ModelResult& m, torch::nn::Module& model, const fs::path& out, const DemoData& data) {
   ShrinkResult shrunk;
   try {
@@ -366,9 +384,13 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
       m.weight_sparsity = overall_sparsity(weights);
       for (const auto& w : weights) m.weight_layers.push_back({w.name, w.zeros, w.numel});
       if (measure_activations && (type.empty() || run.lossy_layers)) {
-        const ActivationSparsityReport activations = measure_activation_sparsity(model, data.test_inputs, 1000);
+        const ActivationSparsityReport activations = measure_activations_of(config.model, model, data.test_inputs);
         m.activation_sparsity = activations.total();
-        for (const auto& a : activations.layers) m.activation_layers.push_back({a.name, a.zeros, a.elements});
+        m.activation_dense_bytes = activations.dense_bytes;
+        m.activation_sparse_bytes = activations.sparse_bytes;
+        for (const auto& a : activations.layers) {
+          m.activation_layers.push_back({a.name, a.zeros, a.elements, a.near_zero, a.dense_bytes, a.sparse_bytes});
+        }
       }
       m.model_file = (out / "models" / (name + ".pt")).string();
       save_model_state(model, m.model_file);
@@ -421,6 +443,13 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
                                   "batch of {} test images, timed next to the model as trained)\n",
                                   kInferenceBatch)
                     : std::string())
+            << [&] {
+                 const std::string table = format_activation_table(result);
+                 return table.empty() ? table
+                                      : fmt::format("\nactivation sparsity per place on the test set (near 0: |x| <= "
+                                                    "{:g}):\n{}",
+                                                    kNearZero, table);
+               }()
             << "\nwall time " << fmt::format("{:.1f}", result.wall_seconds)
             << " s; outputs in " << out.string() << "; report: " << report << "\n"
             << std::flush;

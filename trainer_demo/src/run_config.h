@@ -86,14 +86,16 @@ struct LossyLayersConfig {
 
 /// `model`.
 struct ModelConfig {
-  /// "mlp" or "cnn".
+  /// "mlp", "cnn" or "resnet".
   std::string type = "mlp";
   /// The widths of the hidden Linear layers (MLP: after the flattened input;
   /// CNN: after the convolutions), each followed by ReLU. May be empty.
   std::vector<int64_t> hidden = {256, 128};
   /// CNN: the output channels of its 3x3 convolutions (each followed by ReLU
-  /// and 2x2 max pooling).
+  /// and 2x2 max pooling). ResNet: the width of each stage.
   std::vector<int64_t> channels = {16, 32};
+  /// ResNet: BasicBlocks per stage.
+  int64_t blocks = 1;
   /// Present when the YAML has a `lossy` mapping (`lossy: {}` for all the
   /// defaults; `lossy:` with no value counts as absent).
   std::optional<LossyLayersConfig> lossy;

@@ -98,6 +98,17 @@ Field<S> integer_field(std::string key, T S::*member, int64_t minimum) {
           [key, member](YAML::Emitter& out, const S& s) { out << YAML::Key << key << YAML::Value << s.*member; }};
 }
 
+/// An integer in [minimum, maximum].
+template <class S, class T>
+Field<S> bounded_integer_field(std::string key, T S::*member, int64_t minimum, int64_t maximum) {
+  return {key, [member, minimum, maximum](const Reader& r, const Value& v, S& s) {
+            const int64_t x = r.integer_at_least(v, minimum);
+            if (x > maximum) r.fail(v, fmt::format("expected an integer in [{}, {}], got {}", minimum, maximum, x));
+            s.*member = static_cast<T>(x);
+          },
+          [key, member](YAML::Emitter& out, const S& s) { out << YAML::Key << key << YAML::Value << s.*member; }};
+}
+
 /// The range of a number field. `finite`: infinity and NaN are rejected as
 /// written, before the range, and an out-of-range value is shown as read;
 /// otherwise (fractions) the range check rejects them and the value is shown

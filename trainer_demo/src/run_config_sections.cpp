@@ -11,7 +11,7 @@ namespace sparsity::demo::detail {
 namespace {
 
 std::vector<std::string> sources() { return {"fashion-mnist", "idx", "synthetic"}; }
-std::vector<std::string> model_types() { return {"mlp", "cnn"}; }
+std::vector<std::string> model_types() { return {"mlp", "cnn", "resnet"}; }
 std::vector<std::string> optimizers() { return {"sgd", "adam"}; }
 std::vector<std::string> log_levels() { return {"trace", "debug", "info", "warn", "error", "off"}; }
 
@@ -51,9 +51,10 @@ void read_sensitivity(const Reader& r, const Value& v, SensitivityConfig& out) {
 
 void read_model(const Reader& r, const Value& v, ModelConfig& out) {
   const Mapping m = read_fields(r, v, model_table(), out);
-  if (out.type == "cnn" && out.channels.empty()) {
+  if ((out.type == "cnn" || out.type == "resnet") && out.channels.empty()) {
     r.fail(m.find("channels") != nullptr ? m.at_or_self("channels") : m.at_or_self("type"),
-           "a cnn needs at least one convolution: expected a non-empty list of channel counts, e.g. [16, 32]");
+           fmt::format("a {} needs at least one {}: expected a non-empty list of channel counts, e.g. [16, 32]",
+                       out.type, out.type == "cnn" ? "convolution" : "stage"));
   }
 }
 
@@ -153,6 +154,7 @@ const Section<ModelConfig>& model_table() {
                                     choice_field("type", &S::type, model_types, "model type"),
                                     integer_list_field("hidden", &S::hidden, 1),
                                     integer_list_field("channels", &S::channels, 1),
+                                    bounded_integer_field("blocks", &S::blocks, 1, 16),
                                     optional_section_field("lossy", &S::lossy, read_lossy, lossy_table),
                                 }};
   return table;

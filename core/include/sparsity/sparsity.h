@@ -25,6 +25,7 @@
 #include "sparsity/file_io.h"
 #include "sparsity/logging.h"
 #include "sparsity/lossy/activation_collector.h"
+#include "sparsity/lossy/activation_meter.h"
 #include "sparsity/lossy/activation_sparsity.h"
 #include "sparsity/lossy/insertion.h"
 #include "sparsity/lossy/lossy_sparsifier.h"

@@ -5,9 +5,10 @@
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/utils.h>
 
-#include <cstdio>
+#include <algorithm>
 #include <stdexcept>
 
+#include "activation_count.h"
 #include "hard_threshold.h"
 #include "layer_kind_table.h"
 #include "sparsity/lossy/lossy_sparsifier.h"
@@ -30,10 +31,13 @@ struct Walker {
   ActivationSparsityReport report;
 
   void count(const std::string& name, const at::Tensor& x) {
-    if (first_batch) report.layers.push_back({name, 0, 0});
-    auto& layer = report.layers.at(next_layer++);
-    layer.zeros += x.numel() - x.count_nonzero().item<int64_t>();
-    layer.elements += x.numel();
+    if (first_batch) {
+      LayerActivationSparsity layer;
+      layer.name = name;
+      layer.kind = "input";
+      report.layers.push_back(std::move(layer));
+    }
+    detail::count_activations(x, /*near_zero=*/0.0, report.layers.at(next_layer++));
   }
 
   at::Tensor run(torch::nn::SequentialImpl& seq, at::Tensor x, const std::string& prefix) {
@@ -68,22 +72,41 @@ double LayerActivationSparsity::fraction() const {
   return elements == 0 ? 0.0 : static_cast<double>(zeros) / static_cast<double>(elements);
 }
 
+double LayerActivationSparsity::near_zero_fraction() const {
+  return elements == 0 ? 0.0 : static_cast<double>(near_zero) / static_cast<double>(elements);
+}
+
 double ActivationSparsityReport::total() const {
   return elements == 0 ? 0.0 : static_cast<double>(zeros) / static_cast<double>(elements);
 }
 
+double ActivationSparsityReport::total_near_zero() const {
+  return elements == 0 ? 0.0 : static_cast<double>(near_zero) / static_cast<double>(elements);
+}
+
 std::string ActivationSparsityReport::to_string() const {
+  // Near zeros and bytes are shown for site reports; the walk's lines are as before.
+  const bool sites = std::any_of(layers.begin(), layers.end(), [](const auto& l) { return l.kind != "input"; });
+  auto line = [&](const std::string& head, const LayerActivationSparsity& l) {
+    std::string text = fmt::format("  {}: {:.2f}% zeros", head, 100.0 * l.fraction());
+    if (sites) text += fmt::format(", {:.2f}% |x| <= {:g}", 100.0 * l.near_zero_fraction(), near_zero_tolerance);
+    text += fmt::format(" ({} of {})", l.zeros, l.elements);
+    if (sites) text += fmt::format(", {} bytes dense, {} bitmask + nonzeros", l.dense_bytes, l.sparse_bytes);
+    return text;
+  };
   std::string text;
-  char line[256];
   for (const auto& layer : layers) {
-    std::snprintf(line, sizeof line, "  input of %s: %.2f%% zeros (%lld of %lld)\n", layer.name.c_str(),
-                  100.0 * layer.fraction(), static_cast<long long>(layer.zeros),
-                  static_cast<long long>(layer.elements));
-    text += line;
+    const std::string head = layer.kind == "input" ? "input of " + layer.name
+                                                   : fmt::format("output of {} ({})", layer.name, layer.kind);
+    text += line(head, layer) + "\n";
   }
-  std::snprintf(line, sizeof line, "  total: %.2f%% zeros (%lld of %lld)", 100.0 * total(),
-                static_cast<long long>(zeros), static_cast<long long>(elements));
-  return text + line;
+  LayerActivationSparsity sum;
+  sum.zeros = zeros;
+  sum.near_zero = near_zero;
+  sum.elements = elements;
+  sum.dense_bytes = dense_bytes;
+  sum.sparse_bytes = sparse_bytes;
+  return text + line("total", sum);
 }
 
 ActivationSparsityReport measure_activation_sparsity(torch::nn::Module& model, const at::Tensor& inputs,
@@ -121,10 +144,7 @@ ActivationSparsityReport measure_activation_sparsity(torch::nn::Module& model, c
   }
   model.train(training);
   auto report = std::move(walker.report);
-  for (const auto& layer : report.layers) {
-    report.zeros += layer.zeros;
-    report.elements += layer.elements;
-  }
+  detail::sum_layers(report);
   return report;
 }
 

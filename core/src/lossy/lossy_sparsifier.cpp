@@ -154,6 +154,7 @@ at::Tensor LossySparsifierImpl::forward(const at::Tensor& x) {
                  : fused ? LossySparsifierFunction::apply(x, eps, options.a())
                  : lossy_formula(x, eps, options.a());
   if (collector_ && is_training()) collector_->record(y);
+  report_output(y);
   return y;
 }
 
@@ -179,7 +180,11 @@ void LossyHardSparsifierImpl::pretty_print(std::ostream& stream) const {
 
 double LossyHardSparsifierImpl::threshold() const { return std::abs(eps.item<double>()); }
 
-at::Tensor LossyHardSparsifierImpl::forward(const at::Tensor& x) { return detail::hard_threshold(x, eps); }
+at::Tensor LossyHardSparsifierImpl::forward(const at::Tensor& x) {
+  at::Tensor y = detail::hard_threshold(x, eps);
+  report_output(y);
+  return y;
+}
 
 namespace detail {
 

@@ -39,6 +39,10 @@ struct SparsifierInsertionOptions {
   TORCH_ARG(double, a) = 1.0;
   /// Attached to every inserted layer (may be null).
   TORCH_ARG(std::shared_ptr<ActivationCollector>, collector) = nullptr;
+  /// A matching layer that cannot be reached (held directly by a custom
+  /// module) is an error naming every such layer, raised before anything is
+  /// changed, instead of a warning.
+  TORCH_ARG(bool, require_all) = false;
 };
 
 /// One inserted layer: `name` is the wrapped layer's former path in the model
@@ -50,17 +54,20 @@ struct InsertedSparsifier {
 
 /// Replaces each matching layer that is a child of a `Sequential`,
 /// `ModuleList` or `ModuleDict` by Sparsified("0": layer, "sparse":
-/// LossySparsifier(eps_start, a)) (a Sequential), recursing through every submodule (custom
-/// modules included) to find those containers. Containers are rewired in
+/// LossySparsifier(eps_start, a)) (a Sequential), and fills each empty
+/// `insertable` slot whose layer matches with LossySparsifier(eps_start, a),
+/// recursing through every submodule (custom modules such as residual blocks
+/// included) to find those containers and slots. Containers are rewired in
 /// place, so the modules holding them see the change; parameters of the
 /// wrapped layers are the same tensors (an optimizer built before still
 /// updates them, but build it after to include the new ε parameters). Each
 /// inserted layer takes the train/eval mode of the layer it follows.
 ///
 /// A C++ module's `forward` calls its members directly, so a matching layer
-/// held directly by a custom module (not by a container) cannot be rewired:
-/// it is left alone and logged as a warning. Place `LossySparsifier` (or
-/// `sparsified(layer)`) there yourself. Layers already followed by a
+/// held directly by a custom module (not by a container or a slot) cannot be
+/// rewired: it is left alone and logged as a warning naming every such layer
+/// (an error with `require_all`). Declare such members as `insertable(layer)`
+/// slots, or place `sparsified(layer)` there yourself. Layers already followed by a
 /// sparsifier (inside a `Sparsified` wrapper) are not wrapped twice.
 /// `eps_start` must be finite and `options.a()` > 0 and finite, else
 /// std::invalid_argument naming the value, before anything is changed.

@@ -8,6 +8,8 @@
 #include <iosfwd>
 #include <memory>
 
+#include "sparsity/lossy/activation_site.h"
+
 namespace sparsity {
 
 class ActivationCollector;
@@ -44,7 +46,8 @@ struct LossySparsifierOptions {
 /// twice differentiable.
 ///
 /// With a collector attached (`set_collector`), each output computed in
-/// training mode is recorded there for `SparseLoss`.
+/// training mode is recorded there for `SparseLoss`. The layer is an
+/// `ActivationSite`: an `ActivationMeter` counts its outputs in any mode.
 ///
 /// Example:
 /// ```
@@ -52,7 +55,7 @@ struct LossySparsifierOptions {
 /// auto y = sparse(torch::randn({64, 300}));
 /// sparse->set_a(sparse->a() * 2);   // sharper
 /// ```
-class LossySparsifierImpl : public torch::nn::Cloneable<LossySparsifierImpl> {
+class LossySparsifierImpl : public torch::nn::Cloneable<LossySparsifierImpl>, public ActivationSite {
  public:
   /// Throws std::invalid_argument for a non-finite eps or an `a` that is not > 0.
   explicit LossySparsifierImpl(const LossySparsifierOptions& options = {});
@@ -101,7 +104,7 @@ TORCH_MODULE(LossySparsifier);
 /// sparsity::LossyHardSparsifier hard(sparsity::LossySparsifierOptions().eps(0.3));
 /// sparsity::LossyHardSparsifier from_trained(*soft_layer);  // takes its learned ε
 /// ```
-class LossyHardSparsifierImpl : public torch::nn::Cloneable<LossyHardSparsifierImpl> {
+class LossyHardSparsifierImpl : public torch::nn::Cloneable<LossyHardSparsifierImpl>, public ActivationSite {
  public:
   /// Uses `options.eps()` (a is ignored); std::invalid_argument if not finite.
   explicit LossyHardSparsifierImpl(const LossySparsifierOptions& options = {});
