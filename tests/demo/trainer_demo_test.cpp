@@ -161,6 +161,58 @@ TEST(DemoModel, LossyLayersKeepTheSameInitialWeights) {
                   "no 'lossy' section");
 }
 
+TEST(DemoModel, ResnetFillsItsSlotsWithTheSameInitialWeights) {
+  ModelConfig config;
+  config.type = "resnet";
+  config.channels = {4, 8};
+  config.blocks = 2;
+  config.lossy = LossyLayersConfig{};
+  auto dense = build_model(config, {1, 8, 8}, 3, 5);
+  EXPECT_EQ(dense->forward(torch::randn({2, 1, 8, 8})).sizes(), (std::vector<int64_t>{2, 3}));
+  // stem, 2 blocks of 4 -> 4, then 4 -> 8 (stride 2, a shortcut) and 8 -> 8, the classifier.
+  // 0-4 the stem (8x8 -> 4x4), 5-8 the blocks (-> 2x2 from 7 on), 9 Flatten, 10 the classifier.
+  EXPECT_TRUE(dense->named_parameters().contains("7.shortcut.0.weight"));
+  EXPECT_FALSE(dense->named_parameters().contains("8.shortcut.0.weight"));
+  EXPECT_FALSE(dense->named_parameters().contains("5.shortcut.0.weight"));
+  EXPECT_EQ(dense->named_parameters()["10.weight"].sizes(), (std::vector<int64_t>{3, 8 * 2 * 2}));
+  // 28x28: 14x14, then 7x7 and 4x4 (rounding up).
+  ModelConfig wide = config;
+  wide.channels = {2, 3, 5};
+  wide.blocks = 1;
+  auto three = build_model(wide, {1, 28, 28}, 10, 0);
+  EXPECT_EQ(three->named_parameters()["9.weight"].sizes(), (std::vector<int64_t>{10, 5 * 4 * 4}));
+  EXPECT_EQ(three->forward(torch::zeros({1, 1, 28, 28})).sizes(), (std::vector<int64_t>{1, 10}));
+  EXPECT_CONTAINS(testing::error_of<std::invalid_argument>([&] { build_model(wide, {1, 1, 3}, 2, 0); }),
+                  "a resnet needs images of at least 2x2, got 1x3");
+  EXPECT_TRUE(sparsifier_layers(*dense).empty());
+
+  auto collector = std::make_shared<ActivationCollector>();
+  auto lossy = build_model(config, {1, 8, 8}, 3, 5, /*with_lossy_layers=*/true, collector);
+  EXPECT_EQ(sparsifier_layers(*lossy).size(), 1u + 4 * 2);  // the stem's slot, two per block
+  EXPECT_TRUE(lossy->named_parameters().contains("7.act1.sparse.eps"));
+  for (const auto& item : dense->named_parameters()) {
+    EXPECT_TRUE(item.value().equal(lossy->named_parameters()[item.key()])) << item.key();
+  }
+  // ε = 0 passes everything: the same outputs; every slot records in training mode.
+  const at::Tensor x = torch::randn({4, 1, 8, 8});
+  EXPECT_TRUE(torch::allclose(dense->forward(x), lossy->forward(x), 1e-4, 1e-5));
+  EXPECT_EQ(collector->activations().size(), 9u);
+  // The copy the callbacks evaluate keeps the filled slots and the weights.
+  auto copy = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(lossy->clone());
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(sparsifier_layers(*copy).size(), 9u);
+  lossy->eval();
+  copy->eval();
+  EXPECT_TRUE(torch::equal(copy->forward(x), lossy->forward(x)));
+  std::ostringstream printed;
+  printed << *lossy;
+  EXPECT_CONTAINS(printed.str(), "(5): BasicBlock(4, 4, stride=1)");
+  EXPECT_CONTAINS(printed.str(), "(act1): sparsity::Sparsified(");
+
+  config.channels.clear();
+  EXPECT_THROW(build_model(config, {1, 8, 8}, 3, 5), std::out_of_range);
+}
+
 TEST(DemoModel, ClassifierModuleLossesAndAccuracy) {
   ModelConfig config;
   config.hidden = {};
@@ -255,6 +307,8 @@ TEST(DemoReport, SummaryJsonHasExactlyTheDocumentedKeys) {
   lossy.callback_type = "LossySparsifierCallback";
   lossy.test_accuracy = 0.5;
   lossy.activation_sparsity = 0.75;
+  lossy.activation_dense_bytes = 4000;
+  lossy.activation_sparse_bytes = 1500;
   dense.compact_bytes = 4000;
   post.compact_bytes = 1500;
   post.dense_inference_ms = 0.5;
@@ -268,7 +322,8 @@ TEST(DemoReport, SummaryJsonHasExactlyTheDocumentedKeys) {
             "    {\"callback\": \"post\", \"test_accuracy\": 0.86, \"weight_sparsity\": 0.8, \"compact_bytes\": 1500, "
             "\"inference_speedup\": 2.0},\n"
             "    {\"callback\": \"lossy\", \"test_accuracy\": 0.5, \"weight_sparsity\": 0.0, "
-            "\"activation_sparsity\": 0.75, \"compact_bytes\": 0, \"inference_speedup\": 0.0}\n"
+            "\"activation_sparsity\": 0.75, \"activation_dense_bytes\": 4000, \"activation_sparse_bytes\": 1500, "
+            "\"compact_bytes\": 0, \"inference_speedup\": 0.0}\n"
             "  ],\n"
             "  \"wall_seconds\": 12.5\n"
             "}\n");
@@ -277,13 +332,49 @@ TEST(DemoReport, SummaryJsonHasExactlyTheDocumentedKeys) {
   EXPECT_EQ(summary_json(result), "{\n  \"dense_test_accuracy\": null,\n  \"dense_compact_bytes\": 4000,\n"
                                   "  \"sparsified\": [],\n  \"wall_seconds\": 12.5\n}\n");
 
+  // With activations measured, the dense model's sparsity at the same places.
+  ModelResult measured_dense = dense;
+  measured_dense.test_accuracy = 0.875;
+  measured_dense.activation_sparsity = 0.25;
+  result.models = {measured_dense, lossy};
+  EXPECT_CONTAINS(summary_json(result), "  \"dense_compact_bytes\": 4000,\n  \"dense_activation_sparsity\": 0.25,\n");
+
   const std::string table = format_result_table(DemoResult{{dense, post, lossy}, 1.0, ""});
+  EXPECT_CONTAINS(table, "act. bytes/sparse");
+  EXPECT_CONTAINS(table, "4.0 kB/1.5 kB");
   EXPECT_CONTAINS(table, "act. sparsity");
   EXPECT_CONTAINS(table, "-1.50 pt");
   EXPECT_CONTAINS(table, "80.00%");
   EXPECT_CONTAINS(table, "compact");
   EXPECT_CONTAINS(table, "1.5 kB");
   EXPECT_CONTAINS(table, "0.500      0.250    2.00x");
+}
+
+TEST(DemoReport, ActivationTableListsEachPlaceForEachMeasuredModel) {
+  ModelResult dense;
+  dense.name = "dense";
+  dense.activation_sparsity = 0.1;
+  dense.activation_layers = {{"stem", 1, 10, 2, 40, 38}, {"stage1_0.conv1", 0, 10, 0, 40, 42}};
+  dense.activation_dense_bytes = 80;
+  dense.activation_sparse_bytes = 80;
+  ModelResult post;
+  post.name = "post";
+  post.callback_type = "PostTrainingDataSparsity";
+  ModelResult lossy;
+  lossy.name = "lossy";
+  lossy.callback_type = "LossySparsifierCallback";
+  lossy.activation_sparsity = 0.65;
+  lossy.activation_layers = {{"stem", 5, 10, 6, 40, 22}, {"stage1_0.conv1", 8, 10, 8, 40, 10}};
+  lossy.activation_dense_bytes = 80;
+  lossy.activation_sparse_bytes = 32;
+  EXPECT_EQ(format_activation_table(DemoResult{{post}, 1.0, ""}), "");
+  const std::string table = format_activation_table(DemoResult{{dense, post, lossy}, 1.0, ""});
+  EXPECT_EQ(table,
+            "place               dense zeros (near 0)      lossy zeros (near 0)\n"
+            "stem                     10.00% (20.00%)           50.00% (60.00%)\n"
+            "stage1_0.conv1             0.00% (0.00%)           80.00% (80.00%)\n"
+            "total                    10.00% (10.00%)           65.00% (70.00%)\n"
+            "bytes                       80 B -> 80 B              80 B -> 32 B\n");
 }
 
 TEST(DemoReport, MergesMetricsFilesWithARunColumn) {
@@ -351,7 +442,8 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
             std::string::npos)
       << models;
   const std::string layers = read_text(out / "layers.csv");
-  EXPECT_EQ(layers.rfind("model,kind,layer,zeros,elements\n", 0), 0u);
+  EXPECT_EQ(layers.rfind("model,kind,layer,zeros,elements,near_zero,dense_bytes,sparse_bytes\n", 0), 0u);
+  EXPECT_NE(layers.find("\ndense,weight,1.weight,0,4096,,,\n"), std::string::npos) << layers;
   EXPECT_NE(layers.find("\nPostTrainingDataSparsity,weight,1.weight,"), std::string::npos) << layers;
   EXPECT_NE(layers.find("\ndense,activation,"), std::string::npos) << layers;
   EXPECT_NE(layers.find("\nLossySparsifierCallback,activation,"), std::string::npos) << layers;
@@ -387,6 +479,7 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
       "print([sorted(e) for e in s['sparsified']])\n"
       "print([e['callback'] for e in s['sparsified']])\n"
       "print('dense %.4f' % s['dense_test_accuracy'])\n"
+      "print('dense activations %.4f' % s['dense_activation_sparsity'])\n"
       "for e in s['sparsified']: print('%s %.4f %.4f %.4f' % (e['callback'], e['test_accuracy'], e['weight_sparsity'], e.get('activation_sparsity', -1)))\n"
       "print('wall', s['wall_seconds'] > 0)\n"
       "for e in s['sparsified']: print('compact %s %.4f %s' % (e['callback'], e['compact_bytes'] / s['dense_compact_bytes'], e['inference_speedup'] > 0))\n"
@@ -398,11 +491,12 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
       out.string());
   const auto [py_status, py] = testing::run_command(check + " 2>&1");
   ASSERT_EQ(py_status, 0) << py;
-  EXPECT_CONTAINS(py, "['dense_compact_bytes', 'dense_test_accuracy', 'sparsified', 'wall_seconds']\n");
+  EXPECT_CONTAINS(py, "['dense_activation_sparsity', 'dense_compact_bytes', 'dense_test_accuracy', 'sparsified', "
+                      "'wall_seconds']\n");
   EXPECT_CONTAINS(py, "[['callback', 'compact_bytes', 'inference_speedup', 'test_accuracy', 'weight_sparsity'], "
                       "['callback', 'compact_bytes', 'inference_speedup', 'test_accuracy', 'weight_sparsity'], "
-                      "['activation_sparsity', 'callback', 'compact_bytes', 'inference_speedup', 'test_accuracy', "
-                      "'weight_sparsity']]\n");
+                      "['activation_dense_bytes', 'activation_sparse_bytes', 'activation_sparsity', 'callback', "
+                      "'compact_bytes', 'inference_speedup', 'test_accuracy', 'weight_sparsity']]\n");
   EXPECT_CONTAINS(py, "['PostTrainingDataSparsity', 'TrainingAwareDataSparsity', 'LossySparsifierCallback']\n");
   EXPECT_CONTAINS(py, "wall True\n");
   EXPECT_CONTAINS(py, "dense ['1.bias', '1.weight', '3.bias', '3.weight', '5.bias', '5.weight'] 0.0000\n");
@@ -436,6 +530,12 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
   ASSERT_EQ(std::sscanf(lossy_line.c_str(), "LossySparsifierCallback %lf %lf %lf", &lossy_acc, &lossy_sparsity, &lossy_act), 3);
   EXPECT_GT(lossy_act, 0.5);
   EXPECT_GT(lossy_acc, 0.8);
+  // The dense model at the same places: ReLU's zeros only, fewer than the lossy model's.
+  double dense_act = 0;
+  ASSERT_EQ(std::sscanf(py.substr(py.find("dense activations ")).c_str(), "dense activations %lf", &dense_act), 1);
+  EXPECT_GT(dense_act, 0.0);
+  EXPECT_LT(dense_act, lossy_act);
+  EXPECT_CONTAINS(output, "activation sparsity per place on the test set (near 0: |x| <= 0.001):");
 }
 
 TEST(TrainerDemo, OverridesAndCheck) {
@@ -549,6 +649,52 @@ TEST(TrainerDemo, StructuredPruningIsShrunk) {
   const std::string summary = read_text(out / "summary.json");
   EXPECT_CONTAINS(summary, "\"parameters\": 2676, \"shrunk_parameters\": 1212, \"shrunk_bytes\": " +
                                std::to_string(fs::file_size(out / "models/units.shrunk.pt")));
+}
+
+TEST(TrainerDemo, ResnetLearnsAndItsLossyVersionIsSparserAtTheSamePlaces) {
+  const fs::path dir = testing::scratch_dir("TrainerDemoResnet");
+  testing::write_bytes(dir / "resnet.yaml", R"(seed: 2
+threads: 1
+data:
+  source: synthetic
+  batch_size: 64
+  validation_split: 0.2
+  synthetic: {train_size: 1200, test_size: 300, classes: 4, image_size: 8, noise: 1.0}
+model:
+  type: resnet
+  channels: [4, 8]
+  lossy: {eps: 0.0, a: 10.0, penalty: L1, penalty_weight: 0.5}
+optimizer: {type: adam, lr: 0.01}
+trainer: {epochs: 4, progress: false, checkpoint: false}
+callbacks:
+  - type: LossySparsifierCallback
+    name: lossy
+    convert_to_hard: true
+)");
+  const fs::path out = dir / "out";
+  const auto [status, output] = testing::run_command(
+      demo_command(fmt::format("'{}' --output '{}'", (dir / "resnet.yaml").string(), out.string())));
+  ASSERT_EQ(status, 0) << output;
+  EXPECT_CONTAINS(output, "model: ResNet 2 stages of 1 BasicBlock(s), widths 4-8, 4 classes");
+  EXPECT_CONTAINS(output, "activation sparsity per place on the test set");
+  EXPECT_CONTAINS(output, "6.act2");
+  const std::string summary = read_text(out / "summary.json");
+  double dense_accuracy = 0, dense_activations = 0, lossy_accuracy = 0, lossy_activations = 0;
+  ASSERT_EQ(std::sscanf(summary.c_str(), "{\n  \"dense_test_accuracy\": %lf,", &dense_accuracy), 1) << summary;
+  ASSERT_EQ(std::sscanf(summary.substr(summary.find("\"dense_activation_sparsity\"")).c_str(),
+                        "\"dense_activation_sparsity\": %lf", &dense_activations), 1) << summary;
+  const std::string lossy = summary.substr(summary.find("\"callback\": \"lossy\""));
+  ASSERT_EQ(std::sscanf(lossy.c_str(), "\"callback\": \"lossy\", \"test_accuracy\": %lf", &lossy_accuracy), 1);
+  ASSERT_EQ(std::sscanf(lossy.substr(lossy.find("\"activation_sparsity\"")).c_str(), "\"activation_sparsity\": %lf",
+                        &lossy_activations), 1);
+  EXPECT_GT(dense_accuracy, 0.8) << summary;
+  EXPECT_GT(lossy_accuracy, 0.7) << summary;
+  // The dense maps' zeros are ReLU's; the hard thresholds add many.
+  EXPECT_GT(dense_activations, 0.2) << summary;
+  EXPECT_GT(lossy_activations, dense_activations + 0.2) << summary;
+  const std::string layers = read_text(out / "layers.csv");
+  EXPECT_NE(layers.find("\nlossy,activation,5.act1,"), std::string::npos) << layers;
+  EXPECT_NE(layers.find("\ndense,activation,4,"), std::string::npos) << layers;
 }
 
 }  // namespace

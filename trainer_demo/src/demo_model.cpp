@@ -51,13 +51,13 @@ torch::nn::Sequential build_model(const ModelConfig& config, const InputShape& i
   };
 
   if (config.type == "resnet") {
-    append_resnet(net, input.channels, config.channels, config.blocks, classes);
+    append_resnet(net, input.channels, input.height, input.width, config.channels, config.blocks, classes);
     if (with_lossy_layers) {
-      // The generic insertion, as a user would call it: it fills the blocks'
-      // convolution slots, the classifier keeps its outputs.
+      // The generic insertion, as a user would call it: it fills the Identity
+      // slots the stem and the blocks pass their maps through.
       add_sparsifier_layers(*net, lossy_options.eps(),
                             SparsifierInsertionOptions()
-                                .layer_kinds({LayerKind::Conv2d})
+                                .layer_kinds({LayerKind::Identity})
                                 .a(lossy_options.a())
                                 .collector(collector)
                                 .require_all(true));

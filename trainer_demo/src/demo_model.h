@@ -31,9 +31,10 @@ struct InputShape {
 /// CNN: [Conv2d(c, 3x3, padding 1), ReLU, MaxPool2d(2)] per channel count,
 /// Flatten, [Linear(h), ReLU] per hidden width, Linear(classes).
 /// ResNet (`append_resnet`): a stem, `blocks` BasicBlocks per width in
-/// `channels`, average pooling, Linear(classes); every convolution is an
-/// insertable slot, which `with_lossy_layers` fills with a LossySparsifier
-/// through `add_sparsifier_layers` (`hidden` is not used).
+/// `channels`, Flatten, Linear(classes); the maps leaving the stem and each
+/// block's two ReLUs pass through insertable Identity slots, which
+/// `with_lossy_layers` fills with a LossySparsifier through
+/// `add_sparsifier_layers` (`hidden` is not used).
 torch::nn::Sequential build_model(const ModelConfig& config, const InputShape& input, int64_t classes, uint64_t seed,
                                   bool with_lossy_layers = false,
                                   std::shared_ptr<ActivationCollector> collector = nullptr);

@@ -306,12 +306,19 @@ constexpr const char* kScript = R"JS(
   }
   var activationBars = bars('activation', function () { return true; });
   if (activationBars.names.length) {
-    s = section('Activation sparsity per layer', 'Exact zeros (|x| == 0) in the input of each layer over the test ' +
-                'set, the dense model against the lossy ones.');
+    s = section('Activation sparsity per layer', 'Exact zeros (|x| == 0) over the test set at each measured ' +
+                'place (the input of each hidden layer; for a resnet the output of each convolution slot), the ' +
+                'dense model against the lossy ones; near zero: |x| <= 0.001; bytes of the maps stored dense and ' +
+                'as a bitmask plus the nonzeros.');
     chart(s, 'chart-activation-layers', {type: 'bar', data: {labels: activationBars.names,
           datasets: activationBars.datasets}, options: {scales: {y: {min: 0, max: 1}}}});
-    table(s, ['model', 'layer input', 'zeros', 'elements', 'sparsity'], activationBars.rows.map(function (r) {
-      return [r.model, r.layer, r.zeros, r.elements, pct(r.elements ? r.zeros / r.elements : 0)];
+    table(s, ['model', 'place', 'zeros', 'elements', 'sparsity', 'near zero', 'dense bytes', 'sparse bytes'],
+          activationBars.rows.map(function (r) {
+      var near = r.near_zero === undefined || r.near_zero === null ? null : r.near_zero;
+      return [r.model, r.layer, r.zeros, r.elements, pct(r.elements ? r.zeros / r.elements : 0),
+              near === null ? '' : pct(r.elements ? near / r.elements : 0),
+              r.dense_bytes === undefined || r.dense_bytes === null ? '' : bytes(r.dense_bytes),
+              r.sparse_bytes === undefined || r.sparse_bytes === null ? '' : bytes(r.sparse_bytes)];
     }));
   }
 
