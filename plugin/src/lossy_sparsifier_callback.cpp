@@ -4,12 +4,15 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/nn/module.h>
+#include <torch/nn/modules/container/sequential.h>
 
 #include <cmath>
+#include <functional>
 #include <stdexcept>
 
 #include "sparsity/config_error.h"
 #include "sparsity/logging.h"
+#include "sparsity/lossy/activation_sparsity.h"
 #include "sparsity/lossy/insertion.h"
 #include "sparsity/lossy/lossy_sparsifier.h"
 #include "sparsity/plugin/trainer.h"
@@ -112,8 +115,42 @@ void LossySparsifierCallback::on_fit_end(Trainer& trainer, TrainingModule& modul
   if (measured_on_.defined()) measure(module, options_.convert_to_hard() ? "after hard conversion" : "end");
 }
 
+namespace {
+
+// Sparsifier layers the Sequential walk reaches (through nested Sequentials,
+// the wrappers included) against all of them: the walk cannot see those
+// inside a custom module, such as a residual block's slots.
+bool walk_sees_every_sparsifier(torch::nn::Module& model) {
+  std::function<int64_t(torch::nn::Module&)> reached = [&](torch::nn::Module& m) -> int64_t {
+    int64_t n = 0;
+    for (const auto& child : m.children()) {
+      if (dynamic_cast<LossySparsifierImpl*>(child.get()) || dynamic_cast<LossyHardSparsifierImpl*>(child.get())) {
+        ++n;
+      } else if (dynamic_cast<torch::nn::SequentialImpl*>(child.get())) {
+        n += reached(*child);
+      }
+    }
+    return n;
+  };
+  int64_t all = 0;
+  for (const auto& m : model.modules(/*include_self=*/false)) {
+    all += dynamic_cast<LossySparsifierImpl*>(m.get()) || dynamic_cast<LossyHardSparsifierImpl*>(m.get());
+  }
+  return reached(model) == all;
+}
+
+}  // namespace
+
 void LossySparsifierCallback::measure(TrainingModule& module, const char* when) {
-  report_ = measure_activation_sparsity(*module.model(), measured_on_, options_.eval_batch_size());
+  const auto model = module.model();
+  auto* sequential = dynamic_cast<torch::nn::SequentialImpl*>(model.get());
+  if (sequential != nullptr && !walk_sees_every_sparsifier(*sequential)) {
+    report_ = measure_activation_sparsity_at_sites(
+        *model, [sequential](const at::Tensor& x) { return sequential->forward(x); }, measured_on_,
+        SiteMeasurementOptions().batch_size(options_.eval_batch_size()).soft_as_hard(true));
+  } else {
+    report_ = measure_activation_sparsity(*model, measured_on_, options_.eval_batch_size());
+  }
   logger()->info("LossySparsifierCallback: activation sparsity ({}) {:.1f}%\n{}", when, 100.0 * report_->total(),
                  report_->to_string());
 }

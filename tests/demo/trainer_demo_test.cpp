@@ -678,6 +678,9 @@ callbacks:
   EXPECT_CONTAINS(output, "model: ResNet 2 stages of 1 BasicBlock(s), widths 4-8, 4 classes");
   EXPECT_CONTAINS(output, "activation sparsity per place on the test set");
   EXPECT_CONTAINS(output, "6.act2");
+  // The callback's own measurement sees the slots inside the blocks too.
+  EXPECT_CONTAINS(output, "LossySparsifierCallback: activation sparsity (after hard conversion)");
+  EXPECT_CONTAINS(output, "output of 5.act1 (hard)");
   const std::string summary = read_text(out / "summary.json");
   double dense_accuracy = 0, dense_activations = 0, lossy_accuracy = 0, lossy_activations = 0;
   ASSERT_EQ(std::sscanf(summary.c_str(), "{\n  \"dense_test_accuracy\": %lf,", &dense_accuracy), 1) << summary;

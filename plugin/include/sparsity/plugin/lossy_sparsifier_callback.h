@@ -43,8 +43,11 @@ struct LossySparsifierCallbackOptions {
   /// Replace the soft layers by hard ones with their learned ε at `on_fit_end`.
   TORCH_ARG(bool, convert_to_hard) = true;
   /// Inputs to measure activation sparsity on at each epoch end and at the end
-  /// (the model must be a Sequential, see `measure_activation_sparsity`);
-  /// undefined: not measured.
+  /// (the model must be a Sequential): the inputs of its layers
+  /// (`measure_activation_sparsity`), or, when some sparsifiers sit inside
+  /// custom modules that walk cannot see (a residual block's slots), the
+  /// outputs of every site (`measure_activation_sparsity_at_sites`); soft
+  /// layers count as their hard threshold either way. Undefined: not measured.
   TORCH_ARG(at::Tensor, eval_inputs) = {};
   /// Without `eval_inputs`, measure on the inputs of the Trainer's validation
   /// data, when `fit` has some (the test set stays unseen).
