@@ -270,12 +270,13 @@ TEST(DemoReport, SummaryJsonHasExactlyTheDocumentedKeys) {
             "    {\"callback\": \"lossy\", \"test_accuracy\": 0.5, \"weight_sparsity\": 0.0, "
             "\"activation_sparsity\": 0.75, \"compact_bytes\": 0, \"inference_speedup\": 0.0}\n"
             "  ],\n"
+            "  \"world_size\": 1,\n"
             "  \"wall_seconds\": 12.5\n"
             "}\n");
   result.models = {dense};
   result.models[0].test_accuracy = std::nan("");
   EXPECT_EQ(summary_json(result), "{\n  \"dense_test_accuracy\": null,\n  \"dense_compact_bytes\": 4000,\n"
-                                  "  \"sparsified\": [],\n  \"wall_seconds\": 12.5\n}\n");
+                                  "  \"sparsified\": [],\n  \"world_size\": 1,\n  \"wall_seconds\": 12.5\n}\n");
 
   const std::string table = format_result_table(DemoResult{{dense, post, lossy}, 1.0, ""});
   EXPECT_CONTAINS(table, "act. sparsity");
@@ -398,7 +399,7 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
       out.string());
   const auto [py_status, py] = testing::run_command(check + " 2>&1");
   ASSERT_EQ(py_status, 0) << py;
-  EXPECT_CONTAINS(py, "['dense_compact_bytes', 'dense_test_accuracy', 'sparsified', 'wall_seconds']\n");
+  EXPECT_CONTAINS(py, "['dense_compact_bytes', 'dense_test_accuracy', 'sparsified', 'wall_seconds', 'world_size']\n");
   EXPECT_CONTAINS(py, "[['callback', 'compact_bytes', 'inference_speedup', 'test_accuracy', 'weight_sparsity'], "
                       "['callback', 'compact_bytes', 'inference_speedup', 'test_accuracy', 'weight_sparsity'], "
                       "['activation_sparsity', 'callback', 'compact_bytes', 'inference_speedup', 'test_accuracy', "
