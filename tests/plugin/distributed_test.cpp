@@ -286,7 +286,9 @@ constexpr int64_t kEpochs = 3;
 /// `world_size` ranks (a batch of kGlobalBatch / world_size each); returns the
 /// final parameters then the masks, and the last validation accuracy.
 std::pair<std::vector<at::Tensor>, double> train_mlp(std::optional<DistributedOptions> distributed,
-                                                     std::shared_ptr<Callback> extra = nullptr) {
+                                                     std::shared_ptr<Callback> extra = nullptr,
+                                                     const std::string& output_dir = "",
+                                                     const std::string& resume_from = "", int64_t epochs = kEpochs) {
   const int64_t world = distributed ? distributed->world_size() : 1;
   torch::manual_seed(3);
   Mlp module;
@@ -299,7 +301,7 @@ std::pair<std::vector<at::Tensor>, double> train_mlp(std::optional<DistributedOp
       "CubicSLScheduler", Config{{"init_sl", 0.0}, {"init_t", int64_t{0}}, {"delta_t", int64_t{1}}, {"total_t", int64_t{2}}},
       TrainingAwareDataSparsityOptions().apply_to_model(true));
   TrainerOptions options;
-  options.max_epochs(kEpochs).progress(false).threads(1).seed(9);
+  options.max_epochs(epochs).progress(false).threads(1).seed(9).output_dir(output_dir).resume_from(resume_from);
   if (distributed) options.distributed(distributed);
   Trainer trainer(options);
   trainer.add_callback(pruning);
@@ -323,9 +325,14 @@ std::optional<DistributedOptions> child_options() {
 TEST(DistributedChild, DISABLED_Train) {
   const auto options = child_options();
   if (!options) GTEST_SKIP() << "run by DistributedTraining tests only";
-  const auto [tensors, accuracy] = train_mlp(options);
-  torch::save(tensors, fmt::format("{}.rank{}.pt", std::getenv("SPARSITY_TEST_STORE"), options->rank()));
+  const std::string store = std::getenv("SPARSITY_TEST_STORE");
+  const auto [tensors, accuracy] = train_mlp(options, nullptr, fmt::format("{}.out{}", store, options->rank()));
+  torch::save(tensors, fmt::format("{}.rank{}.pt", store, options->rank()));
   std::cout << fmt::format("val_acc {}\n", accuracy);
+  // Every rank resumes from rank 0's checkpoint (written once all are here) for one more epoch.
+  DistributedGroup::join(*options)->barrier();
+  const auto resumed = train_mlp(options, nullptr, "", store + ".out0/checkpoint.pt", kEpochs + 1).first;
+  torch::save(resumed, fmt::format("{}.resumed{}.pt", store, options->rank()));
 }
 
 TEST(DistributedChild, DISABLED_RankOneDies) {
@@ -420,6 +427,17 @@ TEST(DistributedTraining, TwoProcessesEqualOneWithTheSameGlobalBatch) {
       EXPECT_GT(rank0[i].numel() - rank0[i].count_nonzero().item<int64_t>(), 0) << "mask " << i << " prunes nothing";
     }
   }
+  // Rank 0 alone writes; every rank resumed from its checkpoint, to the same weights.
+  EXPECT_TRUE(fs::exists(store + ".out0/metrics.csv"));
+  EXPECT_TRUE(fs::exists(store + ".out0/checkpoint.pt"));
+  EXPECT_FALSE(fs::exists(store + ".out1")) << "rank 1 wrote files";
+  std::vector<at::Tensor> resumed0, resumed1;
+  torch::load(resumed0, store + ".resumed0.pt");
+  torch::load(resumed1, store + ".resumed1.pt");
+  ASSERT_EQ(resumed0.size(), rank0.size());
+  for (size_t i = 0; i < resumed0.size(); ++i) EXPECT_TRUE(resumed0[i].equal(resumed1[i])) << "resumed tensor " << i;
+  EXPECT_FALSE(resumed0[0].equal(rank0[0])) << "the resumed epoch did not train";
+  EXPECT_CONTAINS(testing::read_bytes(children[1].log), "resuming from");
   // Validation is reduced over the ranks: the same accuracy as one process.
   EXPECT_CONTAINS(testing::read_bytes(children[0].log), fmt::format("val_acc {}", single_accuracy));
   EXPECT_CONTAINS(testing::read_bytes(children[1].log), fmt::format("val_acc {}", single_accuracy));
