@@ -148,8 +148,7 @@ void check_membership(c10d::Store& store, const DistributedOptions& options) {
 }
 
 c10::intrusive_ptr<c10d::ProcessGroup> make_group(const c10::intrusive_ptr<c10d::Store>& store,
-                                                   const DistributedOptions& options) {
-  const std::string backend = options.backend().empty() ? "gloo" : options.backend();
+                                                   const DistributedOptions& options, const std::string& backend) {
   const auto rank = static_cast<int>(options.rank());
   const auto size = static_cast<int>(options.world_size());
   if (backend == "nccl") {
@@ -277,11 +276,15 @@ std::shared_ptr<DistributedGroup> DistributedGroup::join(const DistributedOption
   joined.reset();
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->backend = options.backend().empty() ? "gloo" : options.backend();
+  if (impl->backend == "nccl")
+    impl->device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(options.local_rank()));
   const auto started = std::chrono::steady_clock::now();
   impl->store = make_store(options);
   check_membership(*impl->store, options);
   try {
-    impl->group = make_group(c10::make_intrusive<c10d::PrefixStore>("sparsity/group", impl->store), options);
+    impl->group =
+        make_group(c10::make_intrusive<c10d::PrefixStore>("sparsity/group", impl->store), options, impl->backend);
   } catch (const std::invalid_argument&) {
     throw;
   } catch (const std::exception& e) {
@@ -289,7 +292,7 @@ std::shared_ptr<DistributedGroup> DistributedGroup::join(const DistributedOption
                                          options.rank(), options.world_size(), error_of(e)));
   }
   logger()->info("distributed: rank {} of {} joined ({}, {}) in {:.2f} s", options.rank(), options.world_size(),
-                 options.backend().empty() ? "gloo" : options.backend(),
+                 impl->backend,
                  options.store_path().empty() ? fmt::format("{}:{}", options.master_addr(), options.master_port())
                                               : options.store_path(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -300,6 +303,7 @@ std::shared_ptr<DistributedGroup> DistributedGroup::join(const DistributedOption
 int64_t DistributedGroup::rank() const { return impl_->options.rank(); }
 int64_t DistributedGroup::world_size() const { return impl_->options.world_size(); }
 const DistributedOptions& DistributedGroup::options() const { return impl_->options; }
+
 
 void DistributedGroup::broadcast(std::vector<at::Tensor>& tensors, int64_t root) {
   if (root < 0 || root >= world_size())
@@ -321,9 +325,10 @@ void DistributedGroup::all_reduce_sum(std::vector<at::Tensor>& tensors) {
 
 std::vector<double> DistributedGroup::all_reduce_sum(const std::vector<double>& values) {
   if (values.empty()) return values;
-  std::vector<at::Tensor> tensor{at::tensor(values, at::kDouble)};
+  std::vector<at::Tensor> tensor{at::tensor(values, at::kDouble).to(impl_->device)};
   impl_->wait(impl_->group->allreduce(tensor), "an all-reduce of metrics");
-  const double* data = tensor[0].data_ptr<double>();
+  const at::Tensor sums = tensor[0].to(at::kCPU);
+  const double* data = sums.data_ptr<double>();
   return std::vector<double>(data, data + values.size());
 }
 
@@ -337,12 +342,15 @@ void DistributedGroup::check_identical(const std::string& what, const std::vecto
   for (size_t i = 0; i < tensors.size(); ++i) {
     sums[static_cast<int64_t>(i)] = static_cast<int64_t>(tensor_checksum(tensors[i]));
   }
-  std::vector<at::Tensor> low{sums.clone()}, high{sums.clone()};
+  std::vector<at::Tensor> low{sums.to(impl_->device, /*non_blocking=*/false, /*copy=*/true)},
+      high{sums.to(impl_->device, /*non_blocking=*/false, /*copy=*/true)};
   c10d::AllreduceOptions min_options, max_options;
   min_options.reduceOp = c10d::ReduceOp::MIN;
   max_options.reduceOp = c10d::ReduceOp::MAX;
   impl_->wait(impl_->group->allreduce(low, min_options), "the check of identical masks");
   impl_->wait(impl_->group->allreduce(high, max_options), "the check of identical masks");
+  low[0] = low[0].to(at::kCPU);
+  high[0] = high[0].to(at::kCPU);
   const int64_t* lows = low[0].data_ptr<int64_t>();
   const int64_t* highs = high[0].data_ptr<int64_t>();
   for (size_t i = 0; i < tensors.size(); ++i) {

@@ -14,6 +14,8 @@ namespace sparsity {
 
 struct DistributedGroup::Impl {
   DistributedOptions options;
+  std::string backend = "gloo";
+  c10::Device device{c10::kCPU};
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroup> group;
 

@@ -232,6 +232,10 @@ void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSou
   optimizer_ = module.configure_optimizers();
   if (!optimizer_) throw std::invalid_argument("Trainer::fit: TrainingModule::configure_optimizers() returned null");
   if (distributed) {
+#if defined(USE_C10D_NCCL)
+    // NCCL for a CUDA model, as PyTorch chooses, when this LibTorch has it.
+    if (distributed->backend().empty() && options_.device().is_cuda()) distributed->backend("nccl");
+#endif
     impl_->group = DistributedGroup::join(*distributed);
     impl_->train_shard = train.shard(distributed->rank(), distributed->world_size());
   }
@@ -439,10 +443,11 @@ void Trainer::synchronize_ranks(TrainingModule& module) {
   DistributedGroup& group = *impl_->group;
   torch::nn::Module& model = *module.model();
   // Every rank at rank 0's epoch: a rank that did not find the checkpoint would train other epochs.
-  std::vector<at::Tensor> point{at::tensor({start_epoch_, global_step_}, at::kLong)};
   const int64_t mine[2] = {start_epoch_, global_step_};
-  group.broadcast(point);
-  const int64_t root_epoch = point[0][0].item<int64_t>(), root_step = point[0][1].item<int64_t>();
+  const bool root = group.rank() == 0;
+  const std::vector<double> point =
+      group.all_reduce_sum({root ? static_cast<double>(mine[0]) : 0.0, root ? static_cast<double>(mine[1]) : 0.0});
+  const auto root_epoch = static_cast<int64_t>(point[0]), root_step = static_cast<int64_t>(point[1]);
   if (root_epoch != mine[0] || root_step != mine[1])
     throw std::runtime_error(fmt::format(
         "Trainer::fit: rank {} starts at epoch {} (global step {}) but rank 0 at epoch {} (global step {}): every "
