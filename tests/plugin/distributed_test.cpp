@@ -333,6 +333,12 @@ TEST(DistributedChild, DISABLED_Train) {
   DistributedGroup::join(*options)->barrier();
   const auto resumed = train_mlp(options, nullptr, "", store + ".out0/checkpoint.pt", kEpochs + 1).first;
   torch::save(resumed, fmt::format("{}.resumed{}.pt", store, options->rank()));
+  // Masks that differ between the ranks: an error naming the parameter, on every rank.
+  auto group = DistributedGroup::join(*options);
+  const at::Tensor mine = options->rank() == 0 ? torch::ones({4, 4}) : torch::eye(4);
+  const std::string error = error_of<std::runtime_error>(
+      [&] { group->check_identical("the mask", {"0.bias", "0.weight"}, {torch::ones({2}), mine}); });
+  std::cout << "check_identical: " << error << "\n";
 }
 
 TEST(DistributedChild, DISABLED_RankOneDies) {
@@ -438,6 +444,8 @@ TEST(DistributedTraining, TwoProcessesEqualOneWithTheSameGlobalBatch) {
   for (size_t i = 0; i < resumed0.size(); ++i) EXPECT_TRUE(resumed0[i].equal(resumed1[i])) << "resumed tensor " << i;
   EXPECT_FALSE(resumed0[0].equal(rank0[0])) << "the resumed epoch did not train";
   EXPECT_CONTAINS(testing::read_bytes(children[1].log), "resuming from");
+  for (const auto& child : children)
+    EXPECT_CONTAINS(testing::read_bytes(child.log), "check_identical: distributed: the mask of '0.weight' differs between ranks");
   // Validation is reduced over the ranks: the same accuracy as one process.
   EXPECT_CONTAINS(testing::read_bytes(children[0].log), fmt::format("val_acc {}", single_accuracy));
   EXPECT_CONTAINS(testing::read_bytes(children[1].log), fmt::format("val_acc {}", single_accuracy));
