@@ -341,6 +341,13 @@ TEST(DistributedChild, DISABLED_Train) {
   std::cout << "check_identical: " << error << "\n";
 }
 
+TEST(DistributedChild, DISABLED_RankOneHasAnotherWorldSize) {
+  auto options = child_options();
+  if (!options) GTEST_SKIP() << "run by DistributedTraining tests only";
+  if (options->rank() == 1) options->world_size(3);
+  DistributedGroup::join(options->timeout_seconds(10));
+}
+
 TEST(DistributedChild, DISABLED_RankOneDies) {
   const auto options = child_options();
   if (!options) GTEST_SKIP() << "run by DistributedTraining tests only";
@@ -449,6 +456,22 @@ TEST(DistributedTraining, TwoProcessesEqualOneWithTheSameGlobalBatch) {
   // Validation is reduced over the ranks: the same accuracy as one process.
   EXPECT_CONTAINS(testing::read_bytes(children[0].log), fmt::format("val_acc {}", single_accuracy));
   EXPECT_CONTAINS(testing::read_bytes(children[1].log), fmt::format("val_acc {}", single_accuracy));
+}
+
+TEST(DistributedTraining, AnotherWorldSizeIsAnErrorOnEveryRank) {
+  const fs::path dir = testing::scratch_dir("dist_world_sizes");
+  const std::string store = (dir / "store").string();
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<Child> children{start_rank("DISABLED_RankOneHasAnotherWorldSize", 0, store, dir),
+                              start_rank("DISABLED_RankOneHasAnotherWorldSize", 1, store, dir)};
+  const std::vector<int> codes = wait_children(children, 60);
+  EXPECT_NE(codes[0], 0);
+  EXPECT_NE(codes[1], 0);
+  EXPECT_CONTAINS(testing::read_bytes(children[0].log),
+                  "distributed: WORLD_SIZE differs between ranks: 2 on rank 0, 3 on rank 1");
+  EXPECT_CONTAINS(testing::read_bytes(children[1].log),
+                  "distributed: WORLD_SIZE differs between ranks: 3 on rank 1, 2 on rank 0");
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), 30.0);
 }
 
 TEST(DistributedTraining, ARankThatDiesFailsTheOthersWithAClearMessage) {
