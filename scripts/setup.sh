@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config
-  libtorch-dev libyaml-cpp-dev libfmt-dev libspdlog-dev
+  libtorch-dev libgloo-dev libyaml-cpp-dev libfmt-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-torch
   zlib1g-dev dataset-fashion-mnist libcli11-dev

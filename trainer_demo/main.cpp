@@ -2,11 +2,13 @@
 //
 //   trainer_demo [CONFIG] [--output DIR] [--check] [key=value ...]
 //   trainer_demo --report DIR     rebuild DIR/report.html from a finished run
+//   trainer_demo --nproc N ...    the same run data-parallel over N local processes
 //
 // Exit status: 0 done, 1 a mistake in the config, 2 a usage mistake, 3 the run
 // failed (e.g. missing data). See docs/trainer_demo.md and docs/configuration.md.
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -15,6 +17,7 @@
 #include "default_paths.h"
 #include "demo_runner.h"
 #include "html_report.h"
+#include "launcher.h"
 #include "run_config.h"
 #include "sparsity/message_text.h"
 
@@ -27,6 +30,7 @@ int main(int argc, char** argv) {
   bool check_only = false;
   bool sensitivity = false;
   std::string report_dir;
+  int nproc = 0;
   app.add_option("config", config_path, "Run config (YAML); default: configs/default.yaml");
   app.add_option("overrides", overrides,
                  "Config overrides as dotted.key=value, e.g. trainer.epochs=2 "
@@ -38,6 +42,10 @@ int main(int argc, char** argv) {
                "defaults)");
   app.add_option("--report", report_dir,
                  "Only rebuild DIR/report.html from the files of a finished run in DIR, and exit");
+  app.add_option("--nproc", nproc,
+                 "Train data-parallel over N processes on this machine (each with data.batch_size examples per step; "
+                 "rank 0 writes the outputs); see docs/distributed.md")
+      ->check(CLI::Range(1, 1024));
   app.footer("Outputs: config.yaml, metrics.csv, models/, sparsifiers/, train/<run>/, summary.json, models.csv,\n"
              "layers.csv, report.html.\n"
              "Docs: docs/trainer_demo.md, docs/configuration.md.");
@@ -49,8 +57,12 @@ int main(int argc, char** argv) {
     return status == 0 ? 0 : 2;
   }
 
+  if (nproc > 0 && std::getenv("RANK") != nullptr) {
+    std::cerr << "trainer_demo: --nproc starts the ranks itself; RANK is already set (started by a launcher?)\n";
+    return 2;
+  }
   if (!report_dir.empty()) {
-    if (!config_path.empty() || !overrides.empty() || check_only || sensitivity || !output_dir.empty()) {
+    if (!config_path.empty() || !overrides.empty() || check_only || sensitivity || !output_dir.empty() || nproc > 0) {
       std::cerr << "trainer_demo: --report takes only the output directory of a finished run\n";
       return 2;
     }
@@ -83,6 +95,19 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (output_dir.empty()) output_dir = sparsity::demo::default_output_dir(config_path);
+  if (nproc > 1) {
+    // Every rank runs this command with the same, resolved output directory.
+    std::vector<std::string> args{config_path};
+    args.insert(args.end(), overrides.begin(), overrides.end());
+    args.insert(args.end(), {"--output", output_dir});
+    if (sensitivity) args.emplace_back("--sensitivity");
+    try {
+      return sparsity::demo::launch_local_ranks(nproc, "/proc/self/exe", args) == 0 ? 0 : 3;
+    } catch (const std::exception& e) {
+      std::cerr << "trainer_demo: error: " << sparsity::error_text(e) << "\n";
+      return 3;
+    }
+  }
   try {
     sparsity::demo::run_demo(config, output_dir);
   } catch (const std::exception& e) {

@@ -47,8 +47,36 @@ DataSource::DataSource(at::Tensor inputs, at::Tensor targets, int64_t batch_size
 
 int64_t DataSource::size() const { return inputs_.size(0); }
 
+int64_t DataSource::shard_size() const {
+  if (world_size_ == 1) return size();
+  if (pad_) return (size() + world_size_ - 1) / world_size_;
+  return size() / world_size_ + (rank_ < size() % world_size_ ? 1 : 0);
+}
+
 int64_t DataSource::num_batches() const {
-  return drop_last_ ? size() / batch_size_ : (size() + batch_size_ - 1) / batch_size_;
+  const int64_t n = shard_size();
+  return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
+}
+
+DataSource DataSource::shard(int64_t rank, int64_t world_size, bool pad) const {
+  constexpr int64_t kMaxWorldSize = 65536;
+  if (world_size < 1 || world_size > kMaxWorldSize)
+    throw std::invalid_argument(
+        fmt::format("DataSource::shard: world_size {} is out of range [1, {}]", world_size, kMaxWorldSize));
+  if (rank < 0 || rank >= world_size)
+    throw std::invalid_argument(
+        fmt::format("DataSource::shard: rank {} is out of range [0, {}) (world_size {})", rank, world_size, world_size));
+  if (world_size_ != 1)
+    throw std::invalid_argument("DataSource::shard: this DataSource is already a shard; shard the whole data");
+  DataSource shard = *this;
+  shard.rank_ = rank;
+  shard.world_size_ = world_size;
+  shard.pad_ = pad;
+  if (drop_last_ && shard.shard_size() < batch_size_)
+    throw std::invalid_argument(fmt::format(
+        "DataSource::shard: drop_last with {} examples per rank (rank {} of {}) and batch_size {} leaves no batch",
+        shard.shard_size(), rank, world_size, batch_size_));
+  return shard;
 }
 
 std::vector<int64_t> DataSource::order(int64_t epoch) const {
@@ -64,7 +92,21 @@ std::vector<int64_t> DataSource::order(int64_t epoch) const {
     std::mt19937_64 generator(seq);
     std::shuffle(order.begin(), order.end(), generator);
   }
-  return order;
+  if (world_size_ == 1) return order;
+  // DistributedSampler: pad by repeating the start, then every world_size-th from rank.
+  if (pad_) {
+    const size_t total = static_cast<size_t>(shard_size() * world_size_);
+    order.reserve(total);
+    for (size_t i = 0; order.size() < total; ++i) {
+      const int64_t repeated = order[i];
+      order.push_back(repeated);
+    }
+  }
+  std::vector<int64_t> mine;
+  mine.reserve(static_cast<size_t>(shard_size()));
+  for (size_t i = static_cast<size_t>(rank_); i < order.size(); i += static_cast<size_t>(world_size_))
+    mine.push_back(order[i]);
+  return mine;
 }
 
 namespace {
@@ -99,14 +141,14 @@ at::Tensor gather_rows(const at::Tensor& data, const int64_t* rows, int64_t coun
 }  // namespace
 
 Batch DataSource::batch(const std::vector<int64_t>& order, int64_t index) const {
-  if (static_cast<int64_t>(order.size()) != size())
+  if (static_cast<int64_t>(order.size()) != shard_size())
     throw std::invalid_argument(fmt::format("DataSource::batch: the order has {} entries for {} examples",
-                                            order.size(), size()));
+                                            order.size(), shard_size()));
   if (index < 0 || index >= num_batches())
     throw std::out_of_range(
         fmt::format("DataSource::batch: batch {} is out of range (the epoch has {} batches)", index, num_batches()));
   const int64_t begin = index * batch_size_;
-  const int64_t count = std::min(batch_size_, size() - begin);
+  const int64_t count = std::min(batch_size_, shard_size() - begin);
   const int64_t* rows = order.data() + begin;
   for (int64_t i = 0; i < count; ++i) {
     if (rows[i] < 0 || rows[i] >= size()) {

@@ -6,6 +6,7 @@
 
 #include "component_config.h"
 #include "data_sparsity_options.h"
+#include "mask_agreement.h"
 #include "sparsity/config_error.h"
 #include "sparsity/data_sparsifier/mask_guard.h"
 #include "sparsity/data_sparsifier/registry.h"
@@ -97,6 +98,7 @@ void PostTrainingDataSparsity::on_fit_end(Trainer& trainer, TrainingModule& modu
   data_sparsifier_ = make_sparsifier_();
   const std::vector<std::string> attached = attach_parameters(*sparsified_, *data_sparsifier_, options_.parameters());
   data_sparsifier_->step();
+  detail::check_masks_agree(trainer, *data_sparsifier_, name());
   fine_tune_loss_ = std::numeric_limits<double>::quiet_NaN();
   if (options_.fine_tune_epochs() > 0) fine_tune(trainer, module, attached);
   data_sparsifier_->squash_mask();

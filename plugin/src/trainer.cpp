@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "checkpoint.h"
+#include "gradient_buckets.h"
 #include "metrics_csv.h"
 #include "progress_line.h"
 #include "resume.h"
@@ -26,6 +27,7 @@
 #include "sparsity/runtime/allocator.h"
 #include "sparsity/runtime/blas_info.h"
 #include "sparsity/runtime/threads.h"
+#include "sparsity/plugin/distributed.h"
 
 namespace sparsity {
 
@@ -39,6 +41,20 @@ struct Trainer::Impl {
   int64_t finished_epochs = 0;
   /// Whether `fit` is running.
   bool running = false;
+  /// The process group of a data-parallel fit, its gradient buckets (on the
+  /// parameters of `ddp_model`) and this rank's shard of the training data.
+  std::shared_ptr<DistributedGroup> group;
+  std::unique_ptr<detail::GradientBuckets> buckets;
+  const torch::nn::Module* ddp_model = nullptr;
+  std::optional<DataSource> train_shard;
+  /// The global step fit started at (after a resume).
+  int64_t first_step = 0;
+
+  bool writes_files() const { return !group || group->rank() == 0; }
+  /// Sums over the ranks (the values themselves with one process).
+  std::vector<double> sum(std::vector<double> values) const {
+    return group ? group->all_reduce_sum(values) : values;
+  }
 };
 
 namespace {
@@ -84,9 +100,11 @@ Batch to_device(Batch batch, const c10::Device& device) {
 }
 
 // The loss of one training batch, checked (a finite scalar that requires
-// grad), and its backward pass.
+// grad), and its backward pass; with `buckets`, the gradients averaged over
+// the ranks (all-reduces launched during the backward pass).
 double backward_checked_loss(TrainingModule& module, const Batch& batch, int64_t epoch, int64_t index,
-                             int64_t global_step) {
+                             int64_t global_step, detail::GradientBuckets* buckets) {
+  if (buckets != nullptr) buckets->arm();
   at::Tensor loss = module.training_step(batch);
   if (!loss.defined()) throw std::runtime_error("TrainingModule::training_step returned an undefined tensor");
   if (loss.numel() != 1)
@@ -104,7 +122,17 @@ double backward_checked_loss(TrainingModule& module, const Batch& batch, int64_t
         "the loss of TrainingModule::training_step does not require grad: it must be computed from the model's "
         "parameters, without detach() or NoGradGuard");
   loss.backward();
+  if (buckets != nullptr) buckets->finish();
   return value;
+}
+
+// The parameters and buffers the model holds, detached (the same storage).
+std::vector<at::Tensor> model_state(torch::nn::Module& model) {
+  std::vector<at::Tensor> state;
+  for (const auto& tensor : model.parameters()) state.push_back(tensor.detach());
+  for (const auto& tensor : model.buffers())
+    if (tensor.defined()) state.push_back(tensor.detach());
+  return state;
 }
 
 // The metrics of a row in the order of the log line: the Trainer's own first.
@@ -167,6 +195,10 @@ void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSou
     explicit Running(Trainer& t) : trainer(t) { trainer.impl_->running = true; }
     ~Running() {
       trainer.impl_->running = false;
+      trainer.impl_->buckets.reset();
+      trainer.impl_->group.reset();
+      trainer.impl_->ddp_model = nullptr;
+      trainer.impl_->train_shard.reset();
       trainer.optimizer_.reset();
       trainer.validation_ = nullptr;
       trainer.train_ = nullptr;
@@ -182,15 +214,33 @@ void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSou
   impl_->history.clear();
   impl_->finished_epochs = 0;
 
-  set_threads(options_.threads());
+  std::optional<DistributedOptions> distributed = options_.distributed();
+  try {
+    if (!distributed) distributed = DistributedOptions::from_environment();
+    if (distributed) distributed->check();
+  } catch (const std::invalid_argument& error) {
+    throw std::invalid_argument(fmt::format("Trainer::fit: {}", error.what()));
+  }
+  if (distributed && distributed->world_size() == 1) distributed.reset();
+  int64_t threads = options_.threads();
+  if (distributed && threads == 0) threads = std::max<int64_t>(1, available_cores() / distributed->local_world_size());
+  set_threads(threads);
   if (options_.tune_allocator()) tune_allocator_for_training();
   log_blas_once();
   if (options_.seed()) torch::manual_seed(*options_.seed());
   model->to(options_.device());
   optimizer_ = module.configure_optimizers();
   if (!optimizer_) throw std::invalid_argument("Trainer::fit: TrainingModule::configure_optimizers() returned null");
+  if (distributed) {
+#if defined(USE_C10D_NCCL)
+    // NCCL for a CUDA model, as PyTorch chooses, when this LibTorch has it.
+    if (distributed->backend().empty() && options_.device().is_cuda()) distributed->backend("nccl");
+#endif
+    impl_->group = DistributedGroup::join(*distributed);
+    impl_->train_shard = train.shard(distributed->rank(), distributed->world_size());
+  }
 
-  if (!options_.output_dir().empty()) {
+  if (!options_.output_dir().empty() && impl_->writes_files()) {
     std::error_code error;
     fs::create_directories(options_.output_dir(), error);
     if (error)
@@ -198,6 +248,8 @@ void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSou
           fmt::format("Trainer::fit: cannot create the output directory '{}': {}", options_.output_dir(), error.message()));
   }
   if (!options_.resume_from().empty()) resume(module);
+  if (impl_->group) synchronize_ranks(module);
+  impl_->first_step = global_step_;
   current_epoch_ = start_epoch_;
   if (start_epoch_ >= options_.max_epochs())
     logger()->warn("Trainer: the checkpoint '{}' has already run {} epochs and max_epochs is {}: nothing to train",
@@ -218,12 +270,17 @@ void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSou
     impl_->history.push_back(detail::MetricsRow{epoch, global_step_, epoch_metrics_});
     impl_->finished_epochs = epoch + 1;
     last_metrics_ = std::exchange(epoch_metrics_, {});
-    detail::write_metrics_csv(options_.output_dir(), impl_->history);
+    if (impl_->writes_files()) detail::write_metrics_csv(options_.output_dir(), impl_->history);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    logger()->info("epoch {}/{}: {} (step {}, {:.1f} s)", epoch + 1, options_.max_epochs(),
-                   describe_metrics(last_metrics_), global_step_, seconds);
-    if (write_checkpoints) save_checkpoint((fs::path(options_.output_dir()) / "checkpoint.pt").string(), module);
+    if (impl_->writes_files())
+      logger()->info("epoch {}/{}: {} (step {}, {:.1f} s)", epoch + 1, options_.max_epochs(),
+                     describe_metrics(last_metrics_), global_step_, seconds);
+    if (write_checkpoints && impl_->writes_files())
+      save_checkpoint((fs::path(options_.output_dir()) / "checkpoint.pt").string(), module);
   }
+  if (impl_->buckets && impl_->writes_files() && global_step_ > impl_->first_step)
+    logger()->info("Trainer: {:.3f} ms per step waiting for the gradient all-reduces after the backward pass",
+                   1000.0 * impl_->buckets->wait_seconds() / static_cast<double>(global_step_ - impl_->first_step));
   SPARSITY_CALL_HOOK(on_train_end);
   SPARSITY_CALL_HOOK(on_fit_end);
 
@@ -236,7 +293,7 @@ void Trainer::fit(TrainingModule& module, const DataSource& train, const DataSou
         impl_->history.back().values[key] = value;
         last_metrics_[key] = value;
       }
-      detail::write_metrics_csv(options_.output_dir(), impl_->history);
+      if (impl_->writes_files()) detail::write_metrics_csv(options_.output_dir(), impl_->history);
     }
     epoch_metrics_.clear();
   }
@@ -247,19 +304,21 @@ void Trainer::run_epoch(TrainingModule& module, const DataSource& train) {
   model->train();
   SPARSITY_CALL_HOOK(on_train_epoch_start);
 
-  const std::vector<int64_t> order = train.order(current_epoch_);
-  const int64_t num_batches = train.num_batches();
-  detail::ProgressLine progress(options_.progress() && detail::stderr_is_terminal(), current_epoch_,
-                                options_.max_epochs(), num_batches);
+  const DataSource& data = impl_->train_shard ? *impl_->train_shard : train;
+  const std::vector<int64_t> order = data.order(current_epoch_);
+  const int64_t num_batches = data.num_batches();
+  detail::ProgressLine progress(options_.progress() && impl_->writes_files() && detail::stderr_is_terminal(),
+                                current_epoch_, options_.max_epochs(), num_batches);
   double loss_sum = 0.0;
   int64_t samples = 0;
   for (int64_t b = 0; b < num_batches; ++b) {
     batch_index_ = b;
-    const Batch batch = to_device(train.batch(order, b), options_.device());
+    const Batch batch = to_device(data.batch(order, b), options_.device());
     SPARSITY_CALL_HOOK(on_train_batch_start);
 
     optimizer_->zero_grad();
-    const double value = backward_checked_loss(module, batch, current_epoch_, b, global_step_);
+    const double value =
+        backward_checked_loss(module, batch, current_epoch_, b, global_step_, impl_->buckets.get());
     optimizer_->step();
     ++global_step_;
     last_loss_ = value;
@@ -271,7 +330,8 @@ void Trainer::run_epoch(TrainingModule& module, const DataSource& train) {
     SPARSITY_CALL_HOOK(on_train_batch_end);
   }
   progress.clear();
-  epoch_metrics_["train_loss"] = loss_sum / static_cast<double>(samples);
+  const std::vector<double> sums = impl_->sum({loss_sum, static_cast<double>(samples)});
+  epoch_metrics_["train_loss"] = sums[0] / sums[1];
   SPARSITY_CALL_HOOK(on_train_epoch_end);
 }
 
@@ -285,24 +345,33 @@ double Trainer::train_epochs(TrainingModule& module, const DataSource& train, in
   const std::unique_ptr<torch::optim::Optimizer> optimizer = module.configure_optimizers();
   if (!optimizer) throw std::invalid_argument("Trainer::train_epochs: TrainingModule::configure_optimizers() returned null");
   model->train();
+  // Data-parallel within a data-parallel fit of this model: each rank its
+  // shard, gradients averaged as in fit.
+  const bool parallel = impl_->buckets && impl_->ddp_model == model.get();
+  std::optional<DataSource> shard;
+  if (parallel) shard = train.shard(impl_->group->rank(), impl_->group->world_size());
+  const DataSource& data = shard ? *shard : train;
   double mean_loss = 0.0;
   for (int64_t e = 0; e < epochs; ++e) {
     // Orders after fit's own epochs: the same data, not the same batches again.
     const int64_t epoch = options_.max_epochs() + e;
-    const std::vector<int64_t> order = train.order(epoch);
+    const std::vector<int64_t> order = data.order(epoch);
     double loss_sum = 0.0;
     int64_t samples = 0;
-    for (int64_t b = 0; b < train.num_batches(); ++b) {
-      const Batch batch = to_device(train.batch(order, b), options_.device());
+    for (int64_t b = 0; b < data.num_batches(); ++b) {
+      const Batch batch = to_device(data.batch(order, b), options_.device());
       optimizer->zero_grad();
-      const double value = backward_checked_loss(module, batch, epoch, b, e * train.num_batches() + b);
+      const double value = backward_checked_loss(module, batch, epoch, b, e * data.num_batches() + b,
+                                                 parallel ? impl_->buckets.get() : nullptr);
       optimizer->step();
       if (after_step) after_step();
       const int64_t batch_size = batch.data.dim() > 0 ? batch.data.size(0) : 1;
       loss_sum += value * static_cast<double>(batch_size);
       samples += batch_size;
     }
-    mean_loss = loss_sum / static_cast<double>(samples);
+    const std::vector<double> sums =
+        parallel ? impl_->sum({loss_sum, static_cast<double>(samples)}) : std::vector<double>{loss_sum, double(samples)};
+    mean_loss = sums[0] / sums[1];
   }
   return mean_loss;
 }
@@ -314,9 +383,13 @@ void Trainer::run_validation(TrainingModule& module, const DataSource& validatio
   int64_t loss_count = 0, correct = 0, accuracy_count = 0;
   {
     torch::NoGradGuard no_grad;
-    const std::vector<int64_t> order = validation.order(current_epoch_);
-    for (int64_t b = 0; b < validation.num_batches(); ++b) {
-      const Batch batch = to_device(validation.batch(order, b), options_.device());
+    // Each rank its share, without padding: the sums below are exactly one process's.
+    std::optional<DataSource> shard;
+    if (impl_->group) shard = validation.shard(impl_->group->rank(), impl_->group->world_size(), /*pad=*/false);
+    const DataSource& data = shard ? *shard : validation;
+    const std::vector<int64_t> order = data.order(current_epoch_);
+    for (int64_t b = 0; b < data.num_batches(); ++b) {
+      const Batch batch = to_device(data.batch(order, b), options_.device());
       const std::optional<ValidationOutput> output = module.validation_step(batch);
       if (!output) continue;
       if (!output->loss.defined() || output->loss.numel() != 1)
@@ -333,8 +406,10 @@ void Trainer::run_validation(TrainingModule& module, const DataSource& validatio
     }
   }
   model->train();
-  if (loss_count > 0) epoch_metrics_["val_loss"] = loss_sum / static_cast<double>(loss_count);
-  if (accuracy_count > 0) epoch_metrics_["val_acc"] = static_cast<double>(correct) / static_cast<double>(accuracy_count);
+  const std::vector<double> sums = impl_->sum({loss_sum, static_cast<double>(loss_count), static_cast<double>(correct),
+                                               static_cast<double>(accuracy_count)});
+  if (sums[1] > 0) epoch_metrics_["val_loss"] = sums[0] / sums[1];
+  if (sums[3] > 0) epoch_metrics_["val_acc"] = sums[2] / sums[3];
 }
 
 void Trainer::save_checkpoint(const std::string& path, TrainingModule& module) const {
@@ -358,6 +433,39 @@ void Trainer::check_resume(TrainingModule& module) const {
   if (!scratch)
     throw std::invalid_argument("Trainer::check_resume: TrainingModule::configure_optimizers() returned null");
   detail::check_resume_point(options_.resume_from(), *model, *scratch, callbacks_, options_.device());
+}
+
+DistributedGroup* Trainer::distributed() const { return impl_->group.get(); }
+int64_t Trainer::rank() const { return impl_->group ? impl_->group->rank() : 0; }
+int64_t Trainer::world_size() const { return impl_->group ? impl_->group->world_size() : 1; }
+
+void Trainer::synchronize_ranks(TrainingModule& module) {
+  DistributedGroup& group = *impl_->group;
+  torch::nn::Module& model = *module.model();
+  // Every rank at rank 0's epoch: a rank that did not find the checkpoint would train other epochs.
+  const int64_t mine[2] = {start_epoch_, global_step_};
+  const bool root = group.rank() == 0;
+  const std::vector<double> point =
+      group.all_reduce_sum({root ? static_cast<double>(mine[0]) : 0.0, root ? static_cast<double>(mine[1]) : 0.0});
+  const auto root_epoch = static_cast<int64_t>(point[0]), root_step = static_cast<int64_t>(point[1]);
+  if (root_epoch != mine[0] || root_step != mine[1])
+    throw std::runtime_error(fmt::format(
+        "Trainer::fit: rank {} starts at epoch {} (global step {}) but rank 0 at epoch {} (global step {}): every "
+        "rank must resume from the same checkpoint ('{}'; on several machines, a directory they all see)",
+        group.rank(), mine[0], mine[1], root_epoch, root_step,
+        options_.resume_from().empty() ? "none here" : options_.resume_from()));
+  {
+    at::NoGradGuard no_grad;
+    std::vector<at::Tensor> state = model_state(model);
+    group.broadcast(state);
+  }
+  impl_->ddp_model = &model;
+  impl_->buckets = std::make_unique<detail::GradientBuckets>(group, model.parameters(), group.options().bucket_bytes());
+  if (impl_->writes_files())
+    logger()->info("Trainer: data-parallel over {} processes: rank 0's parameters broadcast, gradients averaged in {} "
+                   "buckets, batch {} per rank ({} per step)",
+                   group.world_size(), impl_->buckets->bucket_count(), impl_->train_shard->batch_size(),
+                   impl_->train_shard->batch_size() * group.world_size());
 }
 
 void Trainer::resume(TrainingModule& module) {

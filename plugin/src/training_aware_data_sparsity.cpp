@@ -16,6 +16,7 @@
 #include "sparsity/data_sparsifier/registry.h"
 #include "component_config.h"
 #include "data_sparsity_options.h"
+#include "mask_agreement.h"
 #include "sparsity/config_error.h"
 #include "sparsity/logging.h"
 #include "sparsity/state_file.h"
@@ -264,7 +265,7 @@ void TrainingAwareDataSparsity::on_train_epoch_end(Trainer& trainer, TrainingMod
   for (const auto& row : report_) trainer.log(prefix + "sparsity/" + row.name, row.sparsity());
 }
 
-void TrainingAwareDataSparsity::update_masks(Trainer& /*trainer*/, TrainingModule& module) {
+void TrainingAwareDataSparsity::update_masks(Trainer& trainer, TrainingModule& module) {
   sparsified_ = deep_copy(*module.model(), options_.model_factory());
   // Each name's config as the last update left it (the scheduler's levels).
   std::map<std::string, Config> configs;
@@ -276,6 +277,7 @@ void TrainingAwareDataSparsity::update_masks(Trainer& /*trainer*/, TrainingModul
   }
   attach_parameters(*sparsified_, *data_sparsifier_, options_.parameters(), configs);
   data_sparsifier_->step();
+  detail::check_masks_agree(trainer, *data_sparsifier_, name());
   data_scheduler_->step();
   saved_state_ = std::make_shared<c10::IValue>(data_sparsifier_->state_dict());
   if (guard_) guard_->update_masks();

@@ -325,12 +325,13 @@ TEST(DemoReport, SummaryJsonHasExactlyTheDocumentedKeys) {
             "\"activation_sparsity\": 0.75, \"activation_dense_bytes\": 4000, \"activation_sparse_bytes\": 1500, "
             "\"compact_bytes\": 0, \"inference_speedup\": 0.0}\n"
             "  ],\n"
+            "  \"world_size\": 1,\n"
             "  \"wall_seconds\": 12.5\n"
             "}\n");
   result.models = {dense};
   result.models[0].test_accuracy = std::nan("");
   EXPECT_EQ(summary_json(result), "{\n  \"dense_test_accuracy\": null,\n  \"dense_compact_bytes\": 4000,\n"
-                                  "  \"sparsified\": [],\n  \"wall_seconds\": 12.5\n}\n");
+                                  "  \"sparsified\": [],\n  \"world_size\": 1,\n  \"wall_seconds\": 12.5\n}\n");
 
   // With activations measured, the dense model's sparsity at the same places.
   ModelResult measured_dense = dense;
@@ -492,7 +493,8 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
   const auto [py_status, py] = testing::run_command(check + " 2>&1");
   ASSERT_EQ(py_status, 0) << py;
   EXPECT_CONTAINS(py, "['dense_activation_sparsity', 'dense_compact_bytes', 'dense_test_accuracy', 'sparsified', "
-                      "'wall_seconds']\n");
+                      "'wall_seconds', 'world_size']
+");
   EXPECT_CONTAINS(py, "[['callback', 'compact_bytes', 'inference_speedup', 'test_accuracy', 'weight_sparsity'], "
                       "['callback', 'compact_bytes', 'inference_speedup', 'test_accuracy', 'weight_sparsity'], "
                       "['activation_dense_bytes', 'activation_sparse_bytes', 'activation_sparsity', 'callback', "

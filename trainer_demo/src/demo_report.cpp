@@ -196,6 +196,7 @@ std::string summary_json(const DemoResult& result) {
     out += "}";
   }
   out += sparsified.empty() ? "],\n" : "\n  ],\n";
+  out += fmt::format("  \"world_size\": {},\n", result.world_size);
   out += fmt::format("  \"wall_seconds\": {}\n}}\n", json_number(result.wall_seconds));
   return out;
 }

@@ -93,6 +93,8 @@ struct DemoResult {
   std::vector<ModelResult> models;
   double wall_seconds = 0.0;
   std::string output_dir;
+  /// The processes that trained the models (data-parallel), 1 for one.
+  int64_t world_size = 1;
 };
 
 /// `text` as a JSON string literal. '<' is written as \u003c, so that the
@@ -107,6 +109,7 @@ std::string json_string(const std::string& text);
 /// "activation_dense_bytes", "activation_sparse_bytes" (when measured),
 /// "compact_bytes", "inference_speedup", and for a shrunk model
 /// "parameters", "shrunk_parameters", "shrunk_bytes", "shrink_speedup"}],
+/// "world_size" (processes that trained, data-parallel),
 /// "wall_seconds"}.
 std::string summary_json(const DemoResult& result);
 

@@ -32,6 +32,7 @@
 #include "sparsity/lossy/activation_sparsity.h"
 #include "sparsity/lossy/insertion.h"
 #include "sparsity/plugin/data_source.h"
+#include "sparsity/plugin/distributed.h"
 #include "sparsity/plugin/lossy_sparsifier_callback.h"
 #include "sparsity/plugin/model_state.h"
 #include "sparsity/plugin/post_training_data_sparsity.h"
@@ -310,6 +311,31 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
 
   const fs::path out(output_dir);
   const std::vector<PlannedRun> runs = plan_runs(config);
+  const DataSource train(data.train_inputs, data.train_targets, config.data.batch_size, /*shuffle=*/true,
+                         config.seed);
+  std::optional<DataSource> validation;
+  if (data.has_validation()) {
+    validation.emplace(data.validation_inputs, data.validation_targets, 1000, /*shuffle=*/false);
+  }
+
+  // Data-parallel (RANK, WORLD_SIZE, ... set, e.g. by --nproc): every rank
+  // trains each run with its share of the data; rank 0 alone writes the
+  // outputs and evaluates the models (docs/distributed.md).
+  const std::optional<DistributedOptions> distributed = DistributedOptions::from_environment();
+  const int64_t world_size = distributed ? distributed->world_size() : 1;
+  if (distributed && distributed->rank() != 0) {
+    if (logger()->level() < spdlog::level::warn) logger()->set_level(spdlog::level::warn);
+    for (const PlannedRun& run : runs) {
+      ClassifierModule module = make_classifier(config, run, input, data.classes);
+      std::vector<LiveCallback> callbacks;
+      make_trainer(config, run, out, callbacks)->fit(module, train, validation ? &*validation : nullptr);
+    }
+    DemoResult result;
+    result.output_dir = out.string();
+    result.world_size = world_size;
+    result.wall_seconds = seconds_since(start);
+    return result;
+  }
   // The directory must exist to be locked; a new one is empty, so the checks
   // after the lock cannot fail for it and leave it behind.
   std::error_code error;
@@ -332,20 +358,22 @@ DemoResult run_demo(const RunConfig& config, const std::string& output_dir) {
   std::cout << "data: " << data.description << "\n"
             << "model: " << describe_model(config.model, input, data.classes) << ", " << config.optimizer.type
             << " lr " << config.optimizer.lr << ", " << config.trainer.epochs << " epochs, batch "
-            << config.data.batch_size << ", " << at::get_num_threads() << " threads\n"
+            << config.data.batch_size
+            << (world_size > 1 ? fmt::format(" per rank x {} ranks ({} per step), {} threads per rank", world_size,
+                                             config.data.batch_size * world_size,
+                                             std::max<int64_t>(1, config.threads > 0
+                                                                      ? config.threads
+                                                                      : available_cores() / distributed->local_world_size()))
+                               : fmt::format(", {} threads", at::get_num_threads()))
+            << "\n"
             << "output: " << out.string() << "\n"
             << std::flush;
 
-  const DataSource train(data.train_inputs, data.train_targets, config.data.batch_size, /*shuffle=*/true,
-                         config.seed);
-  std::optional<DataSource> validation;
-  if (data.has_validation()) {
-    validation.emplace(data.validation_inputs, data.validation_targets, 1000, /*shuffle=*/false);
-  }
   const bool measure_activations = config.model.lossy.has_value();
 
   DemoResult result;
   result.output_dir = out.string();
+  result.world_size = world_size;
   // The dense baseline first, then each callback's model in config order,
   // whichever run produced it.
   std::vector<std::optional<ModelResult>> models(config.callbacks.size() + 1);

@@ -6,6 +6,7 @@
 #include "sparsity/plugin/callback.h"
 #include "sparsity/plugin/callback_registry.h"
 #include "sparsity/plugin/data_source.h"
+#include "sparsity/plugin/distributed.h"
 #include "sparsity/plugin/idx_reader.h"
 #include "sparsity/plugin/lossy_sparsifier_callback.h"
 #include "sparsity/plugin/model_copy.h"

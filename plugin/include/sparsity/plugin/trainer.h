@@ -13,6 +13,7 @@
 
 #include "sparsity/plugin/callback.h"
 #include "sparsity/plugin/data_source.h"
+#include "sparsity/plugin/distributed.h"
 #include "sparsity/plugin/training_module.h"
 
 namespace sparsity {
@@ -49,6 +50,17 @@ struct TrainerOptions {
   /// `fit`): without it an epoch of a small MLP spends a third of its time
   /// in the kernel mapping and zeroing pages.
   TORCH_ARG(bool, tune_allocator) = true;
+  /// Data-parallel training over several processes (docs/distributed.md).
+  /// Unset: from the launcher's variables (`RANK`, `WORLD_SIZE`, ...,
+  /// `DistributedOptions::from_environment()`) when they are set, one process
+  /// otherwise. With a world size above 1, `fit` joins the group, broadcasts
+  /// rank 0's parameters and buffers (after a resume too), gives each rank its
+  /// shard of the training data (`DataSource::shard`; the batch size is per
+  /// rank), averages gradients over the ranks in buckets during the backward
+  /// pass, reduces the metrics over the ranks, and writes metrics.csv and
+  /// checkpoints on rank 0 only. With `threads` 0, each of the
+  /// `local_world_size` processes of a machine takes its share of the cores.
+  TORCH_ARG(std::optional<DistributedOptions>, distributed) = std::nullopt;
 };
 
 /// A minimal training loop in the spirit of Lightning's Trainer: epochs of
@@ -95,12 +107,25 @@ class Trainer {
   /// The training data of the running `fit`, or nullptr outside it.
   const DataSource* train_data() const { return train_; }
 
+  /// The process group of the running data-parallel `fit`, or nullptr (one
+  /// process, or outside fit). Callbacks use it to check that what every rank
+  /// computes agrees (`DistributedGroup::check_identical`).
+  DistributedGroup* distributed() const;
+  /// This process's rank in the running `fit` (0 with one process).
+  int64_t rank() const;
+  /// The processes of the running `fit` (1 with one process).
+  int64_t world_size() const;
+  /// Whether this process is rank 0, the one that writes files.
+  bool is_global_zero() const { return rank() == 0; }
+
   /// Trains `module.model()` for `epochs` more epochs on `train`, with a fresh
   /// optimizer from `module.configure_optimizers()`: the batches and loss
   /// checks of `fit`, without callbacks, metrics, checkpoints or a change to
   /// this Trainer's counters; `after_step` runs after each optimizer step (a
   /// `MaskGuard::after_step`). For a callback that fine-tunes a model of its
   /// own at `on_fit_end`. Returns the mean training loss of the last epoch.
+  /// In a data-parallel `fit`, data-parallel too (each rank its shard,
+  /// gradients averaged, the loss reduced over the ranks).
   /// `epochs` must be in [1, 1000000] (std::invalid_argument naming it).
   double train_epochs(TrainingModule& module, const DataSource& train, int64_t epochs,
                       const std::function<void()>& after_step = {});
@@ -147,6 +172,7 @@ class Trainer {
   void run_epoch(TrainingModule& module, const DataSource& train);
   void run_validation(TrainingModule& module, const DataSource& validation);
   void resume(TrainingModule& module);
+  void synchronize_ranks(TrainingModule& module);
 
   TrainerOptions options_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
