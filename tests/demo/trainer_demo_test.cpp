@@ -493,8 +493,7 @@ TEST(TrainerDemo, SyntheticRunEndToEnd) {
   const auto [py_status, py] = testing::run_command(check + " 2>&1");
   ASSERT_EQ(py_status, 0) << py;
   EXPECT_CONTAINS(py, "['dense_activation_sparsity', 'dense_compact_bytes', 'dense_test_accuracy', 'sparsified', "
-                      "'wall_seconds', 'world_size']
-");
+                      "'wall_seconds', 'world_size']\n");
   EXPECT_CONTAINS(py, "[['callback', 'compact_bytes', 'inference_speedup', 'test_accuracy', 'weight_sparsity'], "
                       "['callback', 'compact_bytes', 'inference_speedup', 'test_accuracy', 'weight_sparsity'], "
                       "['activation_dense_bytes', 'activation_sparse_bytes', 'activation_sparsity', 'callback', "
