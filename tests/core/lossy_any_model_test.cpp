@@ -8,16 +8,6 @@
 namespace sparsity {
 namespace {
 
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no std::invalid_argument)";
-}
-
 // A residual block as a user writes it: its convolutions are insertable
 // slots, the shortcut a Sequential, and `head` a bare member.
 struct ResidualImpl : torch::nn::Module {
@@ -96,7 +86,7 @@ TEST(InsertableSlots, ReachCustomResidualModulesInPlace) {
 
 TEST(InsertableSlots, UnreachableLayersAreNamedAndRequireAllChangesNothing) {
   Residual block(true);
-  const std::string message = error_message(
+  const std::string message = testing::error_of<std::invalid_argument>(
       [&] { add_sparsifier_layers(*block, 0.1, SparsifierInsertionOptions().require_all(true)); });
   EXPECT_NE(message.find("1 layer(s) held directly by a custom module"), std::string::npos) << message;
   EXPECT_NE(message.find(": head"), std::string::npos) << message;
@@ -180,7 +170,7 @@ TEST(ActivationMeter, CountsEverySiteInEvalAndTrainingMode) {
     EXPECT_DOUBLE_EQ(report.near_zero_tolerance, 1e-3);
     EXPECT_NE(report.to_string().find("output of hard (hard): 80.00% zeros"), std::string::npos)
         << report.to_string();
-    EXPECT_NE(error_message([&] { ActivationMeter second(*model); }).find("'dense' already reports to another"),
+    EXPECT_NE(testing::error_of<std::invalid_argument>([&] { ActivationMeter second(*model); }).find("'dense' already reports to another"),
               std::string::npos);
     EXPECT_EQ(model->dense->meter(), &meter);  // the failed meter detached only its own
     meter.reset();

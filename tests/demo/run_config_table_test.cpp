@@ -38,6 +38,7 @@ model:
   type: cnn
   hidden: [12]
   channels: [4, 8]
+  blocks: 3
   lossy: {eps: 0.5, a: 2, penalty: L2, penalty_weight: 0.5, l0_b: 0.001}
 optimizer: {type: sgd, lr: 0.5, momentum: 0.5, weight_decay: 0.25}
 trainer: {epochs: 2, progress: false, checkpoint: false, resume: true, log_level: warn}
@@ -83,6 +84,7 @@ TEST(RunConfigTable, EveryTableKeyIsReadBack) {
   EXPECT_EQ(c.model.type, "cnn");
   EXPECT_EQ(c.model.hidden, (std::vector<int64_t>{12}));
   EXPECT_EQ(c.model.channels, (std::vector<int64_t>{4, 8}));
+  EXPECT_EQ(c.model.blocks, 3);
   ASSERT_TRUE(c.model.lossy.has_value());
   EXPECT_EQ(c.model.lossy->eps, 0.5);
   EXPECT_EQ(c.model.lossy->a, 2.0);

@@ -419,6 +419,9 @@ TEST(RunConfigErrors, OutOfRangeValuesSayWhatIsAccepted) {
        {"unknown model type 'rnn' (did you mean 'cnn'?); expected one of: mlp, cnn"}},
       {"model:\n  hidden: [64, 0]\n", "run.yaml:2:16: model.hidden[1]: ", {"expected integers >= 1, got 0"}},
       {"model:\n  channels: [0]\n", "run.yaml:2:14: model.channels[0]: ", {"expected integers >= 1, got 0"}},
+      {"model:\n  blocks: 17\n", "run.yaml:2:11: model.blocks: ", {"expected an integer in [1, 16], got 17"}},
+      {"model:\n  type: resnet\n  channels: []\n", "run.yaml:3:13: model.channels: ",
+       {"a resnet needs at least one stage"}},
       {"model:\n  type: cnn\n  channels: []\n", "run.yaml:3:13: model.channels: ",
        {"at least one convolution", "non-empty list"}},
       {"model:\n  lossy:\n    eps: .nan\n", "run.yaml:3:10: model.lossy.eps: ", {"expected a finite number"}},
@@ -826,7 +829,7 @@ TEST(RunConfigYaml, ResolvedTextHasEveryKeyWithItsDefault) {
   EXPECT_EQ(node["data"].size(), 6u) << text;
   EXPECT_EQ(node["data"]["synthetic"].size(), 5u) << text;
   EXPECT_EQ(node["data"]["directory"].as<std::string>(), "");
-  EXPECT_EQ(node["model"].size(), 3u) << text;  // no lossy layers: no lossy section
+  EXPECT_EQ(node["model"].size(), 4u) << text;  // type, hidden, channels, blocks; no lossy section
   EXPECT_EQ(node["optimizer"].size(), 4u) << text;
   EXPECT_EQ(node["trainer"].size(), 5u) << text;
   EXPECT_EQ(node["trainer"]["log_level"].as<std::string>(), "info");
